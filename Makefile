@@ -1,0 +1,61 @@
+# Course tasks. Every target bootstraps .venv from requirements.txt first (skipped when unchanged).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Tests and CI read MNIST from the shared copy beside the checkout when it is there.
+SHARED_DATA := $(abspath ../shared/data)
+export CNN_COURSE_DATA ?= $(if $(wildcard $(SHARED_DATA)/mnist),$(SHARED_DATA),)
+# Grading and tests never need more than the CPU.
+export CUDA_VISIBLE_DEVICES ?=
+JOBS ?= 2
+
+.PHONY: venv book test test-fast grade train exercises fixtures bench clean help
+
+help:
+	@echo "make book       build the website into _build/html"
+	@echo "make test       run the whole test suite (what CI runs)"
+	@echo "make grade      grade the notebooks in exercises/ (or NB=path)"
+	@echo "make train      retrain the reference models (writes autograder/reference/)"
+	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
+	@echo "make fixtures   regenerate the PyTorch oracle fixtures in autograder/fixtures/"
+	@echo "make bench      run the benchmarks (QUICK=1 for a short run)"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+book: $(STAMP)
+	$(PY) -m autograder.site_assets
+	$(VENV)/bin/jupyter-book build -W --keep-going --path-output . .
+	@echo "Open file://$(abspath _build/html/index.html)"
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -m "not slow"
+
+grade: $(STAMP)
+	$(PY) -m autograder $(or $(NB),exercises)
+
+train: $(STAMP)
+	$(PY) -m autograder.reference.train lenet5
+	$(PY) -m autograder.reference.train minivgg
+
+exercises: $(STAMP)
+	$(PY) -m autograder.release
+
+fixtures: $(STAMP)
+	$(PY) -m autograder.fixtures
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf _build .pytest_cache gradebook.db

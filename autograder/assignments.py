@@ -1,0 +1,61 @@
+"""The five assignments: their ids, notebook names and rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.paths import EXERCISES_DIR, SOLUTIONS_DIR
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One nbgrader assignment.
+
+    Attributes:
+        id: folder name, e.g. ``"02-padding-stride"``.
+        number: the two-digit prefix used in check ids, e.g. ``"02"``.
+        notebook: the notebook's file name inside the folder.
+        title: a human title.
+        numpy_only: learners may not use torch, scipy.signal or scipy.ndimage.
+        checks_module: the module under ``autograder.checks`` holding its checks.
+    """
+
+    id: str
+    number: str
+    notebook: str
+    title: str
+    numpy_only: bool
+    checks_module: str
+
+    @property
+    def solution_path(self) -> Path:
+        return SOLUTIONS_DIR / self.id / self.notebook
+
+    @property
+    def exercise_path(self) -> Path:
+        return EXERCISES_DIR / self.id / self.notebook
+
+
+ASSIGNMENTS: tuple[Assignment, ...] = (
+    Assignment("01-convolution", "01", "convolution.ipynb", "Convolution", True, "convolution"),
+    Assignment("02-padding-stride", "02", "padding_stride.ipynb", "Padding and stride", True, "padding_stride"),
+    Assignment("03-pooling", "03", "pooling.ipynb", "Pooling", True, "pooling"),
+    Assignment("04-backprop", "04", "backprop.ipynb", "Backpropagation", True, "backprop"),
+    Assignment("05-architectures", "05", "architectures.ipynb", "Classic architectures", False, "architectures"),
+)
+
+FORBIDDEN_IN_NUMPY_ASSIGNMENTS: tuple[str, ...] = ("torch", "scipy.signal", "scipy.ndimage")
+
+
+def get_assignment(key: str) -> Assignment:
+    """Look an assignment up by id (``"02-padding-stride"``) or number (``"02"``).
+
+    Raises:
+        ValueError: the key names no assignment.
+    """
+    for assignment in ASSIGNMENTS:
+        if key in (assignment.id, assignment.number):
+            return assignment
+    known = ", ".join(a.id for a in ASSIGNMENTS)
+    raise ValueError(f"unknown assignment {key!r}; expected one of: {known}")

@@ -1,0 +1,123 @@
+"""Compare a learner's result with an oracle and explain the difference.
+
+Every failure message names the call, the shapes, the first differing position with expected
+and received values, and, when the result matches a known wrong answer, a hint.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from autograder.registry import CheckFailed
+
+DEFAULT_TOLERANCE = 1e-10
+
+
+def describe_value(value: Any) -> str:
+    """Short description of an argument: arrays by dtype and shape, the rest by repr."""
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array {tuple(value.shape)}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {describe_value(v)}" for k, v in value.items()) + "}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe_call(name: str, *args: Any, **kwargs: Any) -> str:
+    """``conv2d_forward(float64 array (2, 3, 7, 9), ..., stride=2)`` for messages."""
+    parts = [describe_value(a) for a in args] + [f"{k}={describe_value(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def _as_array(got: Any, call: str, what: str, expected: np.ndarray) -> np.ndarray:
+    if isinstance(got, np.ndarray):
+        return got
+    if np.isscalar(got) and expected.shape == ():
+        return np.asarray(got)
+    raise CheckFailed(
+        f"{call}: {what} is a {type(got).__name__}, expected a NumPy array of shape {tuple(expected.shape)}."
+    )
+
+
+def _close(got: np.ndarray, expected: np.ndarray, tolerance: float) -> bool:
+    if got.shape != expected.shape:
+        return False
+    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+    with np.errstate(invalid="ignore"):
+        err = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    return bool(np.all(err <= tolerance * scale) and not np.any(np.isnan(got) & ~np.isnan(expected)))
+
+
+def matching_hint(got: np.ndarray, hints: Sequence[tuple[str, np.ndarray]], tolerance: float) -> str | None:
+    """The first hint whose wrong answer equals ``got``."""
+    for text, wrong in hints:
+        wrong = np.asarray(wrong)
+        if got.shape == wrong.shape and _close(got, wrong, max(tolerance, 1e-8)):
+            return text
+    return None
+
+
+def assert_matches(
+    got: Any,
+    expected: np.ndarray,
+    *,
+    call: str,
+    what: str = "the result",
+    tolerance: float = DEFAULT_TOLERANCE,
+    hints: Sequence[tuple[str, np.ndarray]] = (),
+    shape_hints: Sequence[tuple[tuple[int, ...], str]] = (),
+) -> None:
+    """Raise :class:`CheckFailed` unless ``got`` equals ``expected`` within
+    ``tolerance * max(1, max|expected|)`` in every entry.
+
+    Args:
+        got: the learner's value.
+        expected: the oracle's value (float64).
+        call: from :func:`describe_call`.
+        what: names the value in messages, e.g. ``"dx"``.
+        tolerance: relative to the output scale.
+        hints: ``(text, wrong_answer)`` pairs; a hint is added when ``got`` equals a wrong answer.
+        shape_hints: ``(wrong_shape, text)`` pairs for recognisable wrong shapes.
+    """
+    expected = np.asarray(expected)
+    got = _as_array(got, call, what, expected)
+    if got.shape != expected.shape:
+        message = f"{call}: {what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}."
+        for shape, text in shape_hints:
+            if tuple(got.shape) == tuple(shape):
+                message += f" Hint: {text}"
+                break
+        else:
+            hint = matching_hint(got, hints, tolerance)
+            if hint:
+                message += f" Hint: {hint}"
+        raise CheckFailed(message)
+    if not np.issubdtype(got.dtype, np.number) and got.dtype != np.bool_:
+        raise CheckFailed(f"{call}: {what} has dtype {got.dtype}, expected numbers.")
+    if _close(got, expected, tolerance):
+        return
+    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+    with np.errstate(invalid="ignore"):
+        err = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    bad = ~(err <= tolerance * scale)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    index = "[" + ", ".join(map(str, first)) + "]"
+    message = (
+        f"{call}: {what} differs at {index}: expected {expected[first]:.6g}, got {got[first]:.6g} "
+        f"({int(bad.sum())} of {bad.size} entries differ, max abs error {np.nanmax(err):.3g})."
+    )
+    hint = matching_hint(got, hints, tolerance)
+    if hint:
+        message += f" Hint: {hint}"
+    raise CheckFailed(message)
+
+
+def assert_equal(got: Any, expected: Any, *, call: str, what: str = "the result", hint: str | None = None) -> None:
+    """Raise :class:`CheckFailed` unless ``got == expected`` (ints, tuples, strings)."""
+    if got != expected or type(got) is bool and type(expected) is not bool:
+        message = f"{call}: {what} is {got!r}, expected {expected!r}."
+        if hint:
+            message += f" Hint: {hint}"
+        raise CheckFailed(message)

@@ -1,0 +1,212 @@
+"""How a check reaches the learner's code.
+
+Checks never touch learner functions directly: they go through a :class:`Learner`, which has
+two implementations with the same behaviour:
+
+* :class:`InProcessLearner` wraps a notebook's ``globals()``; nbgrader test cells use it.
+* ``autograder.sandbox.SandboxedLearner`` runs the learner's code in a limited child process;
+  the command line uses it. Values cross the process boundary as NumPy arrays, Python
+  scalars, strings, tuples, lists and dicts, plus the two markers below.
+
+Learner code failing (not implemented, an exception, a timeout, a crash, a forbidden import)
+raises :class:`LearnerError`, a :class:`~autograder.registry.CheckFailed` whose message the
+checks pass on unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, MutableMapping, Protocol, Sequence
+
+import numpy as np
+
+from autograder.registry import CheckFailed
+
+
+class LearnerError(CheckFailed):
+    """The learner's code could not produce a result (missing, raised, timed out, crashed)."""
+
+
+@dataclass(frozen=True)
+class SeededRng:
+    """Marker for an argument that the learner receives as ``np.random.default_rng(seed)``."""
+
+    seed: int
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Marker for a function argument, resolved on the learner's side by name from
+    :data:`PROBE_FUNCTIONS` (functions cannot cross a process boundary)."""
+
+    name: str
+
+
+def _weighted_cubic(x: np.ndarray) -> float:
+    weights = np.linspace(-1.0, 2.0, x.size).reshape(x.shape)
+    return float(np.sum(weights * x**3) + np.sum(np.sin(x)))
+
+
+def _softplus_sum(x: np.ndarray) -> float:
+    return float(np.sum(np.log1p(np.exp(x))))
+
+
+PROBE_FUNCTIONS: dict[str, Callable[[np.ndarray], float]] = {
+    "weighted_cubic": _weighted_cubic,
+    "softplus_sum": _softplus_sum,
+}
+
+
+def summarize_module(module: Any, input_shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """Describe a ``torch.nn.Module`` as plain data: type, parameter count, leaf layers and,
+    given an input shape, the output shape for a zero input.
+
+    Returns:
+        ``{"type": str, "is_module": bool, "parameters": int, "layers": [str, ...],
+        "output_shape": tuple | None}``
+    """
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        return {"type": type(module).__name__, "is_module": False, "parameters": 0, "layers": [], "output_shape": None}
+    leaves = [repr(m) for m in module.modules() if not list(m.children())]
+    output_shape = None
+    if input_shape is not None:
+        with torch.no_grad():
+            was_training = module.training
+            module.eval()
+            output_shape = tuple(module(torch.zeros(*input_shape)).shape)
+            module.train(was_training)
+    return {
+        "type": type(module).__name__,
+        "is_module": True,
+        "parameters": int(sum(p.numel() for p in module.parameters())),
+        "layers": leaves,
+        "output_shape": output_shape,
+    }
+
+
+POSTPROCESSORS: dict[str, Callable[..., Any]] = {"module_summary": summarize_module}
+
+
+def resolve_markers(value: Any) -> Any:
+    """Replace :class:`SeededRng` and :class:`Probe` markers (also inside containers)."""
+    if isinstance(value, SeededRng):
+        return np.random.default_rng(value.seed)
+    if isinstance(value, Probe):
+        return PROBE_FUNCTIONS[value.name]
+    if isinstance(value, tuple):
+        return tuple(resolve_markers(v) for v in value)
+    if isinstance(value, list):
+        return [resolve_markers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: resolve_markers(v) for k, v in value.items()}
+    return value
+
+
+def describe_exception(name: str, exc: BaseException, tb: traceback.StackSummary | None = None) -> str:
+    """One teaching line about an exception raised by the learner's function ``name``."""
+    if isinstance(exc, NotImplementedError):
+        return f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell with your code."
+    if isinstance(exc, SystemExit):
+        return f"{name} called sys.exit({exc.code!r}); a graded function must return a value instead."
+    if isinstance(exc, MemoryError):
+        return f"{name} ran out of memory; avoid building arrays far larger than the output."
+    where = ""
+    if tb:
+        frame = tb[-1]
+        where = f" (line {frame.lineno}: {frame.line.strip() if frame.line else '?'})"
+    return f"{name} raised {type(exc).__name__}: {exc}{where}"
+
+
+class Learner(Protocol):
+    """What checks may ask of a learner's notebook."""
+
+    def has(self, name: str) -> bool:
+        """Whether the notebook defines a callable called ``name``."""
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the learner's ``name(*args, **kwargs)`` on copies of the arguments.
+
+        Raises:
+            LearnerError: missing, not implemented, raised, timed out, crashed, forbidden import.
+        """
+
+    def call_with_solutions(self, name: str, replacements: Mapping[str, str], *args: Any, **kwargs: Any) -> Any:
+        """Like :meth:`call`, with some of the learner's functions swapped for the course's
+        solutions while it runs: ``replacements`` maps a function name to the assignment id
+        whose solution notebook provides it, e.g. ``{"conv2d_forward": "02-padding-stride"}``."""
+
+    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Call ``name`` and return :func:`summarize_module` of the result (for functions that
+        build ``torch.nn.Module``s)."""
+
+    def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
+        """Wall times in seconds of ``repeats`` calls, measured by trusted code."""
+
+
+class InProcessLearner:
+    """A :class:`Learner` over a namespace in this process, e.g. a notebook's ``globals()``.
+
+    Used by nbgrader test cells, where nbgrader's own kernel is the isolation.
+    """
+
+    def __init__(self, namespace: MutableMapping[str, Any]) -> None:
+        self.namespace = namespace
+
+    def has(self, name: str) -> bool:
+        return callable(self.namespace.get(name))
+
+    def _function(self, name: str) -> Callable[..., Any]:
+        func = self.namespace.get(name)
+        if not callable(func):
+            raise LearnerError(f"{name} is not defined: run the cell that defines it and fix any error it shows.")
+        return func
+
+    def _invoke(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        func = self._function(name)
+        args = resolve_markers(copy.deepcopy(tuple(args)))
+        kwargs = resolve_markers(copy.deepcopy(dict(kwargs)))
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any learner failure becomes a message
+            tb = traceback.extract_tb(exc.__traceback__)
+            raise LearnerError(describe_exception(name, exc, tb)) from None
+        except SystemExit as exc:
+            raise LearnerError(describe_exception(name, exc)) from None
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._invoke(name, args, kwargs)
+
+    def call_with_solutions(self, name: str, replacements: Mapping[str, str], *args: Any, **kwargs: Any) -> Any:
+        from autograder.notebook import solution_functions
+
+        saved = {key: self.namespace.get(key, _MISSING) for key in replacements}
+        for assignment_id in set(replacements.values()):
+            wanted = [fn for fn, a in replacements.items() if a == assignment_id]
+            self.namespace.update(solution_functions(assignment_id, wanted))
+        try:
+            return self._invoke(name, args, kwargs)
+        finally:
+            for key, value in saved.items():
+                if value is _MISSING:
+                    self.namespace.pop(key, None)
+                else:
+                    self.namespace[key] = value
+
+    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
+        return summarize_module(self._invoke(name, args, kwargs), input_shape)
+
+    def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            self._invoke(name, args, kwargs)
+            times.append(time.perf_counter() - start)
+        return times
+
+
+_MISSING = object()

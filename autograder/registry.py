@@ -1,0 +1,128 @@
+"""The check registry: every graded check has an id, a title, points and a function.
+
+A check is a plain function that receives a :class:`~autograder.learner.Learner` and either
+returns (pass) or raises :class:`CheckFailed` with a message that teaches. The ``@check``
+decorator registers it and marks it for pytest, which is the engine that runs checks
+(``autograder.engine``). nbgrader test cells call the very same functions through
+:func:`autograder.checks.grade`, so both grading paths give the same points.
+
+Check ids read ``NN.function.case``, e.g. ``02.conv2d_forward.stride_padding``; the first two
+parts form the check's *group*.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import pytest
+
+from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
+
+if TYPE_CHECKING:
+    from autograder.learner import Learner
+
+
+class CheckFailed(AssertionError):
+    """A check did not pass. The message says what was called, what differed and, when the
+    mistake is a known classic, a hint."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded check.
+
+    Attributes:
+        id: ``NN.function.case``, unique.
+        title: one line shown in reports.
+        points: points earned when it passes (all or nothing).
+        func: ``func(learner)``; returns on success, raises ``CheckFailed`` otherwise.
+    """
+
+    id: str
+    title: str
+    points: float
+    func: Callable[["Learner"], None]
+
+    @property
+    def number(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def group(self) -> str:
+        return ".".join(self.id.split(".")[:2])
+
+    @property
+    def assignment(self) -> Assignment:
+        return get_assignment(self.number)
+
+
+_REGISTRY: dict[str, Check] = {}
+
+
+def check(id: str, title: str, points: float) -> Callable[[Callable], Callable]:
+    """Register ``func`` as a graded check and mark it for pytest.
+
+    The function must be named ``test_*`` (pytest collects it) and take one argument,
+    ``learner``, which the engine provides as a fixture.
+
+    Raises:
+        ValueError: the id is malformed or already registered, or the name is not ``test_*``.
+    """
+    parts = id.split(".")
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"check id {id!r} must read NN.function.case")
+    if points <= 0:
+        raise ValueError(f"check {id!r} must be worth more than 0 points")
+
+    def decorate(func: Callable) -> Callable:
+        if not func.__name__.startswith("test_"):
+            raise ValueError(f"check function {func.__name__} must be named test_* so pytest collects it")
+        if id in _REGISTRY and _REGISTRY[id].func.__qualname__ != func.__qualname__:
+            raise ValueError(f"check id {id!r} is registered twice")
+        _REGISTRY[id] = Check(id=id, title=title, points=points, func=func)
+        marked = pytest.mark.check(id=id, points=points)(func)
+        marked.check_id = id  # type: ignore[attr-defined]
+        return marked
+
+    return decorate
+
+
+def _import_checks(assignment: Assignment) -> None:
+    importlib.import_module(f"autograder.checks.{assignment.checks_module}")
+
+
+def checks_for(assignment: Assignment | str) -> list[Check]:
+    """All checks of one assignment, in the order they are defined."""
+    if isinstance(assignment, str):
+        assignment = get_assignment(assignment)
+    _import_checks(assignment)
+    return [c for c in _REGISTRY.values() if c.number == assignment.number]
+
+
+def all_checks() -> list[Check]:
+    """Every registered check of every assignment."""
+    return [c for a in ASSIGNMENTS for c in checks_for(a)]
+
+
+def get_check(check_id: str) -> Check:
+    """Look a check up by id.
+
+    Raises:
+        KeyError: no check has that id.
+    """
+    number = check_id.split(".", 1)[0]
+    try:
+        _import_checks(get_assignment(number))
+    except ValueError:
+        pass
+    try:
+        return _REGISTRY[check_id]
+    except KeyError:
+        raise KeyError(f"no check has id {check_id!r}") from None
+
+
+def max_points(assignment: Assignment | str) -> float:
+    """Total points available in an assignment."""
+    return sum(c.points for c in checks_for(assignment))
