@@ -19,7 +19,7 @@ help:
 	@echo "make grade      grade the notebooks in exercises/ (or NB=path)"
 	@echo "make train      retrain the reference models (writes autograder/reference/)"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
-	@echo "make fixtures   regenerate the PyTorch oracle fixtures in autograder/fixtures/"
+	@echo "make fixtures   regenerate the PyTorch oracle fixtures in autograder/oracle_data/"
 	@echo "make bench      run the benchmarks (QUICK=1 for a short run)"
 
 venv: $(STAMP)
@@ -52,7 +52,7 @@ exercises: $(STAMP)
 	$(PY) -m autograder.release
 
 fixtures: $(STAMP)
-	$(PY) -m autograder.fixtures
+	$(PY) -m autograder.oracles
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(if $(QUICK),--quick,)

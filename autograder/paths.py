@@ -9,7 +9,7 @@ PACKAGE_DIR: Path = Path(__file__).resolve().parent
 REPO_ROOT: Path = PACKAGE_DIR.parent
 SOLUTIONS_DIR: Path = REPO_ROOT / "solutions"
 EXERCISES_DIR: Path = REPO_ROOT / "exercises"
-FIXTURES_DIR: Path = PACKAGE_DIR / "fixtures"
+ORACLE_DATA_DIR: Path = PACKAGE_DIR / "oracle_data"
 REFERENCE_DIR: Path = PACKAGE_DIR / "reference"
 
 DATA_ENV_VAR = "CNN_COURSE_DATA"

@@ -1,0 +1,27 @@
+"""Graded checks, one module per assignment, and :func:`grade` for nbgrader test cells.
+
+Modules: ``convolution`` (01), ``padding_stride`` (02), ``pooling`` (03), ``backprop`` (04),
+``architectures`` (05). Each defines ``@check``-decorated functions (see
+:mod:`autograder.registry`) that receive a :class:`~autograder.learner.Learner`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, MutableMapping
+
+from autograder.learner import InProcessLearner
+from autograder.registry import CheckFailed, get_check
+
+
+def grade(check_id: str, namespace: MutableMapping[str, Any]) -> None:
+    """Run one check on a notebook's ``globals()``; used by the locked nbgrader test cells.
+
+    Prints a one-line verdict on success; raises :class:`CheckFailed` (the cell fails and
+    nbgrader gives 0 points for it) otherwise.
+    """
+    check = get_check(check_id)
+    try:
+        check.func(InProcessLearner(namespace))
+    except CheckFailed as failure:
+        raise CheckFailed(f"{check.id} ({check.points:g} points): {failure}") from None
+    print(f"✓ {check.id}: {check.title} ({check.points:g}/{check.points:g} points)")

@@ -1,0 +1,243 @@
+"""Read course notebooks and pull out the learner's code.
+
+A notebook is JSON (nbformat 4); reading it directly costs milliseconds, so the grader never
+imports nbformat. Cell roles follow nbgrader's metadata:
+
+* test cells (``nbgrader.grade`` true, ``nbgrader.solution`` false) are the locked
+  autograder cells; the command-line grader skips them and runs the registry's checks instead;
+* cells tagged ``selfcheck`` are the learner's quick self-checks; skipped when grading;
+* every other code cell (setup imports, solution cells, helpers) is learner code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
+
+NOTEBOOK_DIR_ENV_VAR = "AUTOGRADER_NOTEBOOK_DIR"
+SELFCHECK_TAG = "selfcheck"
+
+
+class NotebookError(ValueError):
+    """A file is not a usable course notebook. The message is one line a person can act on."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One notebook cell.
+
+    Attributes:
+        index: position in the notebook.
+        cell_type: ``"code"``, ``"markdown"`` or ``"raw"``.
+        source: the cell's text.
+        metadata: the cell's metadata dict.
+    """
+
+    index: int
+    cell_type: str
+    source: str
+    metadata: Mapping[str, Any]
+
+    @property
+    def nbgrader(self) -> Mapping[str, Any]:
+        return self.metadata.get("nbgrader", {}) or {}
+
+    @property
+    def is_test(self) -> bool:
+        return bool(self.nbgrader.get("grade")) and not self.nbgrader.get("solution")
+
+    @property
+    def is_solution(self) -> bool:
+        return bool(self.nbgrader.get("solution"))
+
+    @property
+    def is_selfcheck(self) -> bool:
+        return SELFCHECK_TAG in (self.metadata.get("tags") or [])
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """A parsed course notebook."""
+
+    path: Path
+    cells: tuple[Cell, ...]
+    metadata: Mapping[str, Any]
+
+    def learner_code(self) -> list[Cell]:
+        """Code cells that hold the learner's code, in order (no test or self-check cells)."""
+        return [c for c in self.cells if c.cell_type == "code" and not c.is_test and not c.is_selfcheck]
+
+    def test_cells(self) -> list[Cell]:
+        """The locked autograder test cells."""
+        return [c for c in self.cells if c.cell_type == "code" and c.is_test]
+
+
+def _source_text(source: Any, path: Path, index: int) -> str:
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(s, str) for s in source):
+        return "".join(source)
+    raise NotebookError(f"{path}: cell {index} has a malformed 'source'; re-save the notebook in Jupyter.")
+
+
+def parse_notebook(text: str, path: Path) -> Notebook:
+    """Parse notebook JSON text, checking the structure the grader relies on.
+
+    Raises:
+        NotebookError: not JSON, not nbformat 4, or malformed cells.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NotebookError(f"{path} is not a notebook (invalid JSON at line {exc.lineno}); open it in Jupyter and save it again.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise NotebookError(f"{path} is not a Jupyter notebook (no 'cells' list).")
+    if data.get("nbformat") != 4:
+        raise NotebookError(f"{path} has nbformat {data.get('nbformat')!r}; save it with Jupyter 4 or later (nbformat 4).")
+    cells = []
+    for index, raw in enumerate(data["cells"]):
+        if not isinstance(raw, dict) or raw.get("cell_type") not in ("code", "markdown", "raw"):
+            raise NotebookError(f"{path}: cell {index} is malformed; re-save the notebook in Jupyter.")
+        metadata = raw.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise NotebookError(f"{path}: cell {index} has malformed metadata; re-save the notebook in Jupyter.")
+        cells.append(Cell(index, raw["cell_type"], _source_text(raw.get("source", ""), path, index), metadata))
+    metadata = data.get("metadata") or {}
+    return Notebook(path=path, cells=tuple(cells), metadata=metadata if isinstance(metadata, dict) else {})
+
+
+def read_notebook(path: str | os.PathLike[str]) -> Notebook:
+    """Read and parse a notebook file (never modifies it).
+
+    Raises:
+        NotebookError: missing, unreadable, or not a valid notebook.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotebookError(f"{path} does not exist; check the path.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NotebookError(f"{path} cannot be read ({exc.__class__.__name__}); is it a notebook file?") from None
+    return parse_notebook(text, path)
+
+
+def detect_assignment(notebook: Notebook) -> Assignment:
+    """Which assignment a notebook belongs to: its ``cnn_course.assignment`` metadata, else
+    its file name.
+
+    Raises:
+        NotebookError: the notebook belongs to no course assignment.
+    """
+    course = notebook.metadata.get("cnn_course")
+    if isinstance(course, dict) and isinstance(course.get("assignment"), str):
+        try:
+            return get_assignment(course["assignment"])
+        except ValueError:
+            pass
+    for assignment in ASSIGNMENTS:
+        if notebook.path.name == assignment.notebook:
+            return assignment
+    names = ", ".join(a.notebook for a in ASSIGNMENTS)
+    raise NotebookError(f"{notebook.path} is not one of the course's assignments ({names}); grade the notebook you downloaded from exercises/.")
+
+
+def execute_cells(cells: Iterable[Cell], namespace: dict[str, Any], filename: str) -> list[str]:
+    """Execute code cells one by one into ``namespace``; an error in one cell is recorded and
+    the next cell still runs, as in nbgrader.
+
+    Returns:
+        One line per cell that raised, e.g. ``"cell 7: NameError: name 'x' is not defined"``.
+    """
+    errors = []
+    for cell in cells:
+        try:
+            code = compile(cell.source, f"<{filename} cell {cell.index}>", "exec")
+            exec(code, namespace)  # noqa: S102 - learner code runs where the caller decided
+        except Exception as exc:  # noqa: BLE001 - report and continue, like nbgrader
+            errors.append(f"cell {cell.index}: {type(exc).__name__}: {exc}")
+    return errors
+
+
+def load_functions(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> dict[str, Any]:
+    """Run a notebook's learner code in a fresh namespace and return the named functions.
+
+    Args:
+        path: the notebook.
+        names: functions to return; all public callables defined by the notebook when ``None``.
+
+    Raises:
+        NotebookError: the notebook cannot be read or does not define a requested name.
+    """
+    notebook = read_notebook(path)
+    namespace: dict[str, Any] = {"__name__": f"notebook_{Path(path).stem}"}
+    errors = execute_cells(notebook.learner_code(), namespace, Path(path).name)
+    if names is None:
+        return {k: v for k, v in namespace.items() if callable(v) and not k.startswith("_") and getattr(v, "__module__", None) == namespace["__name__"]}
+    missing = [n for n in names if not callable(namespace.get(n))]
+    if missing:
+        detail = f" (first error: {errors[0]})" if errors else ""
+        raise NotebookError(f"{path} does not define {', '.join(missing)}{detail}; run that notebook top to bottom and fix its errors.")
+    return {n: namespace[n] for n in names}
+
+
+@lru_cache(maxsize=None)
+def _solution_namespace(assignment_id: str) -> dict[str, Any]:
+    return load_functions(get_assignment(assignment_id).solution_path)
+
+
+def solution_functions(assignment_id: str, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """The course's reference implementations from ``solutions/``, e.g.
+    ``solution_functions("02-padding-stride", ["conv2d_forward"])``. The book uses these, so
+    no layer code is written twice."""
+    functions = _solution_namespace(get_assignment(assignment_id).id)
+    if names is None:
+        return dict(functions)
+    missing = [n for n in names if n not in functions]
+    if missing:
+        raise NotebookError(f"the solution of {assignment_id} does not define {', '.join(missing)}.")
+    return {n: functions[n] for n in names}
+
+
+def notebook_dir() -> Path:
+    """The folder of the notebook being run: ``$AUTOGRADER_NOTEBOOK_DIR`` (set by the sandbox,
+    whose working directory is a temporary one), else the working directory (Jupyter runs a
+    notebook in its own folder)."""
+    return Path(os.environ.get(NOTEBOOK_DIR_ENV_VAR) or os.getcwd())
+
+
+def import_functions(sources: Mapping[str, str]) -> dict[str, Any]:
+    """Import functions from the learner's own notebooks of earlier assignments, found beside
+    this notebook's folder (``../02-padding-stride/padding_stride.ipynb`` and so on).
+
+    Args:
+        sources: function name -> assignment id, e.g. ``{"conv2d_forward": "02-padding-stride"}``.
+
+    Raises:
+        NotebookError: a notebook is missing or does not define the function.
+    """
+    functions: dict[str, Any] = {}
+    by_assignment: dict[str, list[str]] = {}
+    for name, assignment_id in sources.items():
+        by_assignment.setdefault(get_assignment(assignment_id).id, []).append(name)
+    for assignment_id, names in by_assignment.items():
+        assignment = get_assignment(assignment_id)
+        path = notebook_dir().parent / assignment.id / assignment.notebook
+        if not path.exists():
+            raise NotebookError(f"cannot find your {assignment.id} notebook at {path}; keep the assignment folders side by side.")
+        functions.update(load_functions(path, names))
+    return functions
+
+
+def format_exception_line(exc: BaseException) -> str:
+    """The last frame of a traceback as one line, for messages."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at line {frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"

@@ -1,0 +1,98 @@
+"""Shared fixtures: learners built from solution notebooks and from seeded-bug variants."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pytest
+
+from autograder.assignments import get_assignment
+from autograder.learner import InProcessLearner
+from autograder.notebook import execute_cells, read_notebook
+from autograder.registry import CheckFailed, checks_for
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+if not os.environ.get("CNN_COURSE_DATA") and (SHARED_DATA / "mnist").is_dir():
+    os.environ["CNN_COURSE_DATA"] = str(SHARED_DATA)
+
+
+def learner_from_notebook(path: Path) -> InProcessLearner:
+    """Execute a notebook's learner code (as the grader does) into a namespace."""
+    notebook = read_notebook(path)
+    namespace: dict[str, Any] = {"__name__": "learner_notebook"}
+    previous = os.environ.get("AUTOGRADER_NOTEBOOK_DIR")
+    os.environ["AUTOGRADER_NOTEBOOK_DIR"] = str(Path(path).resolve().parent)
+    try:
+        execute_cells(notebook.learner_code(), namespace, Path(path).name)
+    finally:
+        if previous is None:
+            os.environ.pop("AUTOGRADER_NOTEBOOK_DIR", None)
+        else:
+            os.environ["AUTOGRADER_NOTEBOOK_DIR"] = previous
+    return InProcessLearner(namespace)
+
+
+def run_checks(learner: InProcessLearner, assignment_id: str) -> dict[str, str | None]:
+    """Check id -> ``None`` when it passed, else the failure message."""
+    results: dict[str, str | None] = {}
+    for check in checks_for(assignment_id):
+        try:
+            check.func(learner)
+        except CheckFailed as failure:
+            results[check.id] = str(failure)
+        else:
+            results[check.id] = None
+    return results
+
+
+def write_variant(assignment_id: str, replacements: Mapping[str, str], directory: Path) -> Path:
+    """Copy the solution notebook with text replacements applied to its code cells.
+
+    Each ``old -> new`` must occur in the learner code, so a variant cannot silently stop
+    seeding its bug when the solution changes. The copy keeps the assignment's folder layout
+    (``directory/<assignment>/<notebook>``) and sibling solution notebooks are linked beside it,
+    so 05 can import layers from 02-04.
+    """
+    assignment = get_assignment(assignment_id)
+    data = json.loads(assignment.solution_path.read_text())
+    code_text = "".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in data["cells"] if c["cell_type"] == "code")
+    for old in replacements:
+        assert old in code_text, f"variant text {old!r} not found in {assignment.solution_path}"
+    for cell in data["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        for old, new in replacements.items():
+            source = source.replace(old, new)
+        cell["source"] = source
+    target = directory / assignment.id / assignment.notebook
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=1))
+    for sibling in assignment.solution_path.parent.parent.iterdir():
+        link = directory / sibling.name
+        if sibling.is_dir() and not link.exists():
+            link.symlink_to(sibling, target_is_directory=True)
+    return target
+
+
+@pytest.fixture
+def solution_learner() -> Callable[[str], InProcessLearner]:
+    """``solution_learner("02")`` -> a learner over the solution notebook's functions."""
+    return lambda assignment_id: learner_from_notebook(get_assignment(assignment_id).solution_path)
+
+
+@pytest.fixture
+def exercise_learner() -> Callable[[str], InProcessLearner]:
+    """``exercise_learner("02")`` -> a learner over the blank exercise notebook."""
+    return lambda assignment_id: learner_from_notebook(get_assignment(assignment_id).exercise_path)
+
+
+@pytest.fixture
+def variant_learner(tmp_path: Path) -> Callable[[str, Mapping[str, str]], InProcessLearner]:
+    """``variant_learner("01", {"k[::-1, ::-1]": "k"})`` -> a learner over a seeded-bug copy."""
+    return lambda assignment_id, replacements: learner_from_notebook(write_variant(assignment_id, replacements, tmp_path))
