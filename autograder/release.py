@@ -1,0 +1,228 @@
+"""Generate the learners' notebooks in ``exercises/`` from ``solutions/`` with nbgrader.
+
+``python -m autograder.release [ASSIGNMENT ...] [--output DIR]`` is what ``make exercises`` runs.
+Each assignment goes through nbgrader's ``generate_assignment`` (configured by the repository's
+``nbgrader_config.py``) in a throwaway course folder with its own gradebook, so a release never
+touches the instructor's ``gradebook.db`` (``--gradebook`` records the assignments there, as
+``nbgrader autograde`` needs); the result is then copied into ``exercises/<id>/``.
+
+The output is stable: nbgrader's checksums and cell ids depend only on the solution notebook, and
+editor state that does change between saves (timings, scroll positions, the kernel's version) is
+stripped. A file is rewritten only when its bytes change, so an unchanged solution leaves
+``exercises/`` as it was and ``git status`` clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from autograder.assignments import ASSIGNMENTS, get_assignment
+from autograder.paths import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
+
+NBGRADER_CONFIG: Path = REPO_ROOT / "nbgrader_config.py"
+
+# Editor and kernel state, not content: it changes when a notebook is merely opened or run.
+VOLATILE_NOTEBOOK_METADATA: tuple[str, ...] = ("widgets", "vscode", "toc", "varInspector", "celltoolbar", "papermill")
+VOLATILE_CELL_METADATA: tuple[str, ...] = ("execution", "ExecuteTime", "collapsed", "scrolled", "papermill")
+# Of language_info only the name says anything about the notebook; the rest is the kernel's version.
+STABLE_LANGUAGE_INFO: tuple[str, ...] = ("name",)
+
+
+class ReleaseError(RuntimeError):
+    """An exercise could not be generated. The message is one line a person can act on."""
+
+
+def load_nbgrader_config(path: Path = NBGRADER_CONFIG) -> Any:
+    """The course's nbgrader configuration as a traitlets ``Config``."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+
+
+def normalize_notebook(data: dict[str, Any]) -> dict[str, Any]:
+    """Strip volatile editor and kernel metadata from notebook JSON (in place; also returned)."""
+    metadata = data.setdefault("metadata", {})
+    for key in VOLATILE_NOTEBOOK_METADATA:
+        metadata.pop(key, None)
+    if isinstance(metadata.get("language_info"), dict):
+        metadata["language_info"] = {k: v for k, v in metadata["language_info"].items() if k in STABLE_LANGUAGE_INFO}
+    for cell in data.get("cells", []):
+        cell_metadata = cell.get("metadata", {})
+        for key in VOLATILE_CELL_METADATA:
+            cell_metadata.pop(key, None)
+    return data
+
+
+def notebook_bytes(data: dict[str, Any]) -> bytes:
+    """Serialize notebook JSON exactly as ``nbformat.write`` lays it out."""
+    return (json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def read_normalized(path: Path) -> dict[str, Any]:
+    """A notebook file's JSON with volatile metadata stripped."""
+    return normalize_notebook(json.loads(path.read_text(encoding="utf-8")))
+
+
+@contextmanager
+def _venv_scripts_on_path() -> Iterator[None]:
+    # nbgrader's Gradebook runs the `alembic` script when it creates a database; it sits beside
+    # this interpreter, which is not on PATH when the venv's python is run without activating it.
+    scripts = str(Path(sys.executable).parent)
+    previous = os.environ.get("PATH", "")
+    os.environ["PATH"] = scripts + os.pathsep + previous
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = previous
+
+
+@contextmanager
+def _captured_nbgrader_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    buffer = io.StringIO()
+    logger = logging.getLogger("autograder.release.nbgrader")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    logger.addHandler(handler)
+    try:
+        yield logger, buffer
+    finally:
+        logger.removeHandler(handler)
+
+
+def _run_generate_assignment(course_root: Path, assignment_id: str, config: Any) -> Path:
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+
+    with _captured_nbgrader_log() as (logger, log):
+        coursedir = CourseDirectory(config=config, log=logger)
+        coursedir.assignment_id = assignment_id
+        converter = GenerateAssignment(coursedir=coursedir, config=config, log=logger)
+        converter.force = True
+        try:
+            converter.start()
+        except Exception as exc:  # noqa: BLE001 - nbgrader logs the cause; report it in one line
+            errors = [line for line in log.getvalue().splitlines() if line.startswith("[ERROR]") and "see the" not in line]
+            cause = errors[0].removeprefix("[ERROR] ") if errors else f"{type(exc).__name__}: {exc}"
+            raise ReleaseError(f"nbgrader generate_assignment failed for {assignment_id}: {cause}") from None
+    return course_root / "release" / assignment_id
+
+
+def _sync_tree(generated: Path, target: Path) -> list[Path]:
+    """Make ``target`` hold exactly ``generated``'s files (notebooks normalized), writing only
+    files whose bytes change. Returns the files written or removed."""
+    changed: list[Path] = []
+    wanted: dict[Path, bytes] = {}
+    for source in sorted(p for p in generated.rglob("*") if p.is_file()):
+        relative = source.relative_to(generated)
+        if source.suffix == ".ipynb":
+            wanted[relative] = notebook_bytes(read_normalized(source))
+        else:
+            wanted[relative] = source.read_bytes()
+    if target.exists():
+        for existing in sorted(p for p in target.rglob("*") if p.is_file() or p.is_symlink()):
+            if existing.relative_to(target) not in wanted:
+                existing.unlink()
+                changed.append(existing)
+        for directory in sorted((p for p in target.rglob("*") if p.is_dir()), reverse=True):
+            if not any(directory.iterdir()):
+                directory.rmdir()
+    for relative, content in wanted.items():
+        path = target / relative
+        if path.is_file() and path.read_bytes() == content:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        changed.append(path)
+    return changed
+
+
+def generate(
+    assignment_ids: Sequence[str],
+    output_dir: Path = EXERCISES_DIR,
+    source_dir: Path = SOLUTIONS_DIR,
+    *,
+    gradebook: bool = False,
+) -> list[Path]:
+    """Run nbgrader ``generate_assignment`` on ``source_dir/<id>/`` for each id and put the
+    result in ``output_dir/<id>/``.
+
+    Args:
+        assignment_ids: folder names under ``source_dir``, e.g. ``["01-convolution"]``.
+        output_dir: where the assignment folders go (``exercises/`` by default).
+        source_dir: the nbgrader source folder (``solutions/`` by default).
+        gradebook: also record the assignments in the gradebook of ``nbgrader_config.py``
+            (what ``nbgrader autograde`` needs); otherwise a throwaway one is used.
+
+    Returns:
+        The files written or removed (empty when everything was already up to date).
+
+    Raises:
+        ReleaseError: a source folder is missing or nbgrader rejects a notebook.
+    """
+    for assignment_id in assignment_ids:
+        if not any((source_dir / assignment_id).glob("*.ipynb")):
+            raise ReleaseError(f"{source_dir / assignment_id} holds no notebook; write the solution notebook first.")
+    changed: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="cnn-course-release-") as tmp, _venv_scripts_on_path():
+        course_root = Path(tmp)
+        (course_root / "source").symlink_to(Path(source_dir).resolve(), target_is_directory=True)
+        config = load_nbgrader_config()
+        if not gradebook:
+            config.CourseDirectory.db_url = f"sqlite:///{course_root / 'gradebook.db'}"
+        config.CourseDirectory.root = str(course_root)
+        config.CourseDirectory.source_directory = "source"
+        config.CourseDirectory.release_directory = "release"
+        for assignment_id in assignment_ids:
+            generated = _run_generate_assignment(course_root, assignment_id, config)
+            changed += _sync_tree(generated, Path(output_dir) / assignment_id)
+    return changed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder.release",
+        description="Regenerate the exercise notebooks from solutions/ with nbgrader generate_assignment.",
+    )
+    parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="ids or numbers, e.g. 02 or 02-padding-stride (default: all)")
+    parser.add_argument("--output", type=Path, default=EXERCISES_DIR, help="where to write the assignment folders (default: exercises/)")
+    parser.add_argument("--gradebook", action="store_true", help="also record the assignments in gradebook.db, as nbgrader autograde needs")
+    args = parser.parse_args(argv)
+
+    try:
+        chosen = [get_assignment(key) for key in args.assignments]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not chosen:
+        chosen = [a for a in ASSIGNMENTS if a.solution_path.exists()]
+        for missing in (a for a in ASSIGNMENTS if a not in chosen):
+            print(f"skipped {missing.id}: {missing.solution_path.relative_to(REPO_ROOT)} does not exist yet")
+    for assignment in chosen:
+        if not assignment.solution_path.exists():
+            print(f"error: {assignment.solution_path} does not exist; write the solution notebook first.", file=sys.stderr)
+            return 2
+
+    try:
+        changed = generate([a.id for a in chosen], args.output, gradebook=args.gradebook)
+    except ReleaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for path in changed:
+        print(f"{'wrote' if path.exists() else 'removed'} {os.path.relpath(path)}")
+    print(f"{len(chosen)} assignment(s) released to {os.path.relpath(args.output)}: {len(changed)} file(s) changed.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
