@@ -107,6 +107,11 @@ def resolve_markers(value: Any) -> Any:
     return value
 
 
+def describe_missing(name: str) -> str:
+    """One teaching line about a function the notebook does not define."""
+    return f"{name} is not defined: run the cell that defines it and fix any error it shows."
+
+
 def describe_exception(name: str, exc: BaseException, tb: traceback.StackSummary | None = None) -> str:
     """One teaching line about an exception raised by the learner's function ``name``."""
     if isinstance(exc, NotImplementedError):
@@ -163,7 +168,7 @@ class InProcessLearner:
     def _function(self, name: str) -> Callable[..., Any]:
         func = self.namespace.get(name)
         if not callable(func):
-            raise LearnerError(f"{name} is not defined: run the cell that defines it and fix any error it shows.")
+            raise LearnerError(describe_missing(name))
         return func
 
     def _invoke(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:

@@ -1,0 +1,362 @@
+"""The child side of :mod:`autograder.sandbox`: run learner code behind an audit hook.
+
+Started as ``python -m autograder._sandbox_worker REQUEST_FD REPLY_FD`` with file descriptors 1
+and 2 pointing at a pipe the parent truncates. It reads frames of :mod:`autograder.codec` from
+``REQUEST_FD`` and answers on ``REPLY_FD``:
+
+1. ``{"op": "config", ...}``: resource limits, the guard's policy, modules to preload;
+2. ``{"op": "exec", "cells": [[index, source], ...]}``: run the cells, reply with the cell
+   errors and the names of the callables they defined (an ``{"event": "cell"}`` frame goes out
+   before each cell, so the parent knows which cell hung or crashed);
+3. ``{"op": "call", "name", "args", "kwargs", ...}``: call a function, reply with its value or
+   a one-line error.
+
+The guard (:func:`install_guard`) is an audit hook, which learner code cannot remove. It refuses
+network access, new processes, signals to other processes, changed resource limits, writes
+outside the working directory, reads below ``deny_read``, and imports of the forbidden modules;
+each forbidden import is also reported to the parent at once as an ``{"event": "forbidden"}``
+frame. After setup a second hook refuses ctypes and the garbage collector's object lists, so
+the first hook's policy cannot be reached. This stops accidents and casual cheating; it is not
+a security boundary (see the README's threat model).
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import resource
+import sys
+import traceback
+import types
+from typing import Any, Callable, Iterable
+
+from autograder import codec
+from autograder.learner import POSTPROCESSORS, describe_exception, describe_missing, resolve_markers
+from autograder.notebook import Cell, execute_cells
+
+NETWORK_EVENTS = frozenset({
+    "socket.__new__", "socket.bind", "socket.connect", "socket.getaddrinfo", "socket.gethostbyaddr",
+    "socket.gethostbyname", "socket.gethostbyname_ex", "socket.getnameinfo", "socket.sendmsg",
+    "socket.sendto", "socket.sethostname", "ftplib.connect", "smtplib.connect", "poplib.connect",
+    "imaplib.open", "nntplib.connect", "webbrowser.open",
+})
+PROCESS_EVENTS = frozenset({
+    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+    "os.startfile", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill",
+    "resource.setrlimit", "resource.prlimit",
+})
+# event -> (positions of the paths it writes to, positions of directory descriptors)
+WRITE_EVENTS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "open": ((0,), ()), "os.remove": ((0,), (1,)), "os.rmdir": ((0,), (1,)), "os.mkdir": ((0,), (2,)),
+    "os.chmod": ((0,), (2,)), "os.chown": ((0,), (3,)), "os.truncate": ((0,), ()), "os.utime": ((0,), (3,)),
+    "os.rename": ((0, 1), (2, 3)), "os.setxattr": ((0,), ()), "os.removexattr": ((0,), ()),
+    "os.chflags": ((0,), ()), "os.lchflags": ((0,), ()), "os.lchmod": ((0,), ()),
+    "shutil.rmtree": ((0,), (1,)), "shutil.copyfile": ((1,), ()), "shutil.copymode": ((1,), ()),
+    "shutil.copystat": ((1,), ()), "shutil.copytree": ((1,), ()), "shutil.move": ((0, 1), ()),
+    "shutil.chown": ((0,), ()), "shutil.unpack_archive": ((1,), ()), "shutil.make_archive": ((0,), ()),
+    "tempfile.mkstemp": ((0,), ()), "tempfile.mkdtemp": ((0,), ()), "sqlite3.connect": ((0,), ()),
+}
+# links inside the sandbox could point at, or share an inode with, files outside it
+ALWAYS_REFUSED = frozenset({"os.symlink", "os.link"})
+AFTER_SETUP_EVENTS = frozenset({
+    "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.cdata", "ctypes.cdata/buffer",
+    "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at", "ctypes.call_function",
+    "ctypes.PyObj_FromPtr", "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+})
+WRITABLE_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr"})
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+
+
+def install_guard(
+    *,
+    root: str,
+    forbidden_modules: Iterable[str] = (),
+    deny_read: Iterable[str] = (),
+    allow_read: Iterable[str] = (),
+    event_fd: int | None = None,
+) -> Callable[[], None]:
+    """Install the audit hook that keeps learner code inside ``root``.
+
+    Everything the hook uses is bound here, so patching ``os``, ``os.path`` or this module
+    afterwards does not change its decisions.
+
+    Args:
+        root: the only directory (an absolute, symlink-free path) that may be written to.
+        forbidden_modules: module prefixes whose import is refused and reported.
+        deny_read: directories that may not be read ...
+        allow_read: ... except these subdirectories.
+        event_fd: where ``{"event": "forbidden", "module": ...}`` frames go.
+
+    Returns:
+        ``lock()``: installs the second hook, refusing ctypes and the gc's object lists; call it
+        once trusted setup (imports that need ctypes, such as torch) is done.
+    """
+    root = root.rstrip("/")
+    forbidden = tuple(forbidden_modules)
+    denied = tuple(p.rstrip("/") for p in deny_read)
+    allowed = tuple(p.rstrip("/") for p in allow_read)
+    getcwd, fspath, write, realpath = os.getcwd, os.fspath, os.write, os.path.realpath
+    str_type, bytes_type, int_type, tuple_type = str, bytes, int, tuple
+    isinstance_, len_ = isinstance, len
+    write_events, network, process, always = dict(WRITE_EVENTS), NETWORK_EVENTS, PROCESS_EVENTS, ALWAYS_REFUSED
+    devices, write_flags, name_chars = WRITABLE_DEVICES, _WRITE_FLAGS, _NAME_CHARS
+
+    def text_of(path: Any) -> str | None:
+        if path is None or isinstance_(path, int_type):
+            return None  # an open file descriptor, or no path
+        text = fspath(path)
+        return text.decode("utf-8", "surrogateescape") if isinstance_(text, bytes_type) else text
+
+    def absolute(path: Any) -> str | None:
+        text = text_of(path)
+        if text is None:
+            return None
+        if not text.startswith("/"):
+            text = getcwd() + "/" + text
+        parts: list[str] = []
+        for part in text.split("/"):
+            if part == "..":
+                if parts:
+                    parts.pop()
+            elif part and part != ".":
+                parts.append(part)
+        return "/" + "/".join(parts)
+
+    def inside(path: str, folder: str) -> bool:
+        return path == folder or path.startswith(folder + "/")
+
+    def check_write(path: Any, dir_fd: Any) -> None:
+        target = absolute(path)
+        if target is None:
+            return
+        if dir_fd is not None and not text_of(path).startswith("/"):
+            raise PermissionError("sandbox: writing relative to a directory descriptor is not allowed")
+        if target in devices or inside(target, root):
+            return
+        raise PermissionError(f"sandbox: writing outside the working directory is not allowed ({target})")
+
+    def check_read(path: Any) -> None:
+        if not denied:
+            return
+        target = absolute(path)
+        if target is None:
+            return
+        for candidate in (target, realpath(target)):
+            if any(inside(candidate, d) for d in denied) and not any(inside(candidate, a) for a in allowed):
+                raise PermissionError(f"sandbox: reading {target} is not allowed")
+
+    def report_forbidden(module: str) -> None:
+        if event_fd is None:
+            return
+        name = "".join(c if c in name_chars else "?" for c in module)
+        header = ('{"body":["dict",[["event",["str","forbidden"]],["module",["str","' + name + '"]]]],"blobs":[]}').encode()
+        payload = len_(header).to_bytes(4, "big") + header
+        try:
+            write(event_fd, len_(payload).to_bytes(8, "big") + payload)
+        except OSError:
+            pass
+
+    def guard(event: str, args: tuple_type) -> None:
+        if event == "open":
+            path, mode, flags = args
+            writing = (flags & write_flags) if isinstance_(flags, int_type) else any(c in str_type(mode) for c in "wax+")
+            if writing:
+                check_write(path, None)
+            else:
+                check_read(path)
+        elif event == "import":
+            module = args[0]
+            if isinstance_(module, str_type):
+                for prefix in forbidden:
+                    if module == prefix or module.startswith(prefix + "."):
+                        report_forbidden(module)
+                        raise ImportError(f"sandbox: importing {module} is not allowed here")
+        elif event in write_events:
+            paths, dir_fds = write_events[event]
+            dir_fd = next((args[i] for i in dir_fds if i < len_(args) and args[i] is not None), None)
+            for position in paths:
+                if position < len_(args):
+                    check_write(args[position], dir_fd)
+        elif event in network:
+            raise PermissionError(f"sandbox: network access is not allowed ({event})")
+        elif event in process:
+            raise PermissionError(f"sandbox: starting or signalling processes is not allowed ({event})")
+        elif event in always:
+            raise PermissionError(f"sandbox: {event} is not allowed")
+
+    sys.addaudithook(guard)
+
+    def lock() -> None:
+        after_setup = AFTER_SETUP_EVENTS
+
+        def locked(event: str, args: tuple) -> None:
+            if event in after_setup:
+                raise PermissionError(f"sandbox: {event} is not allowed")
+            if event == "import" and args[0] == "_posixsubprocess":
+                raise ImportError("sandbox: starting processes is not allowed")
+
+        sys.addaudithook(locked)
+
+    return lock
+
+
+def _disable_fork_exec() -> None:
+    # subprocess raises its audit event in Python, then calls this C function; make a direct
+    # call fail too (the lock refuses importing the module afresh).
+    try:
+        import _posixsubprocess
+    except ImportError:
+        return
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError("sandbox: starting processes is not allowed")
+
+    _posixsubprocess.fork_exec = refused  # type: ignore[attr-defined]
+
+
+def _read_exactly(fd: int, n: int) -> bytes | None:
+    chunks, remaining = [], n
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(fd: int) -> Any:
+    """The next request, or ``None`` when the parent closed the pipe."""
+    prefix = _read_exactly(fd, codec.PREFIX_BYTES)
+    if prefix is None:
+        return None
+    payload = _read_exactly(fd, codec.frame_length(prefix))
+    return None if payload is None else codec.decode_payload(payload)
+
+
+def send(fd: int, value: Any) -> None:
+    data = memoryview(codec.encode(value))
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _limit(kind: int, value: int | None) -> None:
+    if value:
+        resource.setrlimit(kind, (value, value))
+
+
+class Worker:
+    """Holds the learner's namespace and answers requests."""
+
+    def __init__(self, reply_fd: int) -> None:
+        self.reply_fd = reply_fd
+        self.module = types.ModuleType("__main__")
+        self.namespace: dict[str, Any] = self.module.__dict__
+        self.filename = "notebook"
+
+    def exec_cells(self, cells: list[list[Any]], filename: str) -> dict[str, Any]:
+        self.filename = filename
+        sys.modules["__main__"] = self.module  # as in Jupyter, `import __main__` is the notebook
+        errors: list[str] = []
+        for index, source in cells:
+            # lets tracebacks show the offending line, as Jupyter does
+            linecache.cache[f"<{filename} cell {index}>"] = (len(source), None, source.splitlines(True), filename)
+            send(self.reply_fd, {"event": "cell", "index": index})
+            try:
+                errors += execute_cells([Cell(index, "code", source, {})], self.namespace, filename)
+            except BaseException as exc:  # noqa: BLE001 - sys.exit and friends end the cell only
+                errors.append(f"cell {index}: {type(exc).__name__}: {exc}")
+        send(self.reply_fd, {"event": "cell", "index": None})
+        callables = sorted(k for k, v in list(self.namespace.items()) if isinstance(k, str) and callable(v))
+        return {"status": "done", "errors": errors, "callables": callables}
+
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = request["name"]
+        func = self.namespace.get(name)
+        if not callable(func):
+            return {"status": "error", "message": describe_missing(name)}
+        saved: dict[str, Any] = {}
+        replacements = request.get("replacements") or {}
+        try:
+            if replacements:
+                from autograder.notebook import solution_functions
+
+                saved = {key: self.namespace.get(key, _MISSING) for key in replacements}
+                for assignment_id in set(replacements.values()):
+                    wanted = [fn for fn, a in replacements.items() if a == assignment_id]
+                    self.namespace.update(solution_functions(assignment_id, wanted))
+                func = self.namespace[name]
+            args = resolve_markers(request["args"])
+            kwargs = resolve_markers(request["kwargs"])
+            try:
+                value = func(*args, **kwargs)
+                postprocess = request.get("postprocess")
+                if postprocess:
+                    value = POSTPROCESSORS[postprocess](value, **request.get("post_kwargs", {}))
+            except BaseException as exc:  # noqa: BLE001 - any learner failure becomes a message
+                tb = _learner_frames(exc) if isinstance(exc, Exception) else None
+                return {"status": "error", "message": describe_exception(name, exc, tb), "exception": type(exc).__name__}
+        finally:
+            for key, old in saved.items():
+                if old is _MISSING:
+                    self.namespace.pop(key, None)
+                else:
+                    self.namespace[key] = old
+        if request.get("discard"):
+            return {"status": "ok", "value": None}
+        try:
+            codec.encode(value)
+        except codec.CodecError as exc:
+            return {"status": "error", "message": f"{name} returned {exc}."}
+        except BaseException as exc:  # noqa: BLE001 - a hostile value must not kill the worker
+            return {"status": "error", "message": f"{name} returned a value that cannot be sent ({type(exc).__name__})."}
+        return {"status": "ok", "value": value}
+
+
+_MISSING = object()
+
+
+def _learner_frames(exc: BaseException) -> traceback.StackSummary:
+    """The traceback without this module's frames (the call above, the guard below), so the
+    message points at the learner's line as it does in-process."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    return traceback.StackSummary.from_list(frames)
+
+
+def main(argv: list[str]) -> int:
+    request_fd, reply_fd = int(argv[0]), int(argv[1])
+    config = receive(request_fd)
+    if not isinstance(config, dict) or config.get("op") != "config":
+        return 2
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _limit(resource.RLIMIT_AS, config.get("memory_bytes"))
+    _limit(resource.RLIMIT_FSIZE, config.get("file_bytes"))
+    sys.dont_write_bytecode = True
+    lock = install_guard(
+        root=config["root"],
+        forbidden_modules=config.get("forbidden_modules", ()),
+        deny_read=config.get("deny_read", ()),
+        allow_read=config.get("allow_read", ()),
+        event_fd=reply_fd,
+    )
+    for module in config.get("preload", ()):
+        __import__(module)
+    _disable_fork_exec()
+    lock()
+    worker = Worker(reply_fd)
+    while True:
+        request = receive(request_fd)
+        if request is None:
+            return 0
+        if request.get("op") == "exec":
+            reply = worker.exec_cells(request["cells"], request.get("filename", "notebook"))
+        elif request.get("op") == "call":
+            reply = worker.call(request)
+        else:
+            reply = {"status": "error", "message": f"unknown request {request.get('op')!r}"}
+        send(reply_fd, reply)
+
+
+if __name__ == "__main__":
+    os._exit(main(sys.argv[1:]))

@@ -1,0 +1,586 @@
+"""Run a notebook's learner code in a limited child process: :class:`SandboxedLearner`.
+
+The parent (trusted: pytest, the checks, the scores) starts ``python -m
+autograder._sandbox_worker`` in a fresh temporary working directory, in its own process group,
+with a scrubbed environment, and talks to it over two dedicated pipes in the safe format of
+:mod:`autograder.codec`. The child's stdout and stderr go to a third pipe, which the parent
+reads and truncates, so nothing the learner prints can reach the protocol or the report.
+
+Limits: a wall-clock timeout per call and one for executing the cells (the child's whole
+process group is killed), an address-space cap (``RLIMIT_AS``), a file-size cap, no core
+dumps, and the audit hook of :func:`autograder._sandbox_worker.install_guard` (no network, no
+processes, no writes outside the working directory, no forbidden imports). A crash, timeout or
+``os._exit`` fails the call in progress only; the next call starts a fresh child and runs the
+cells again. A cell that hangs or ends the process while the cells run is skipped from then on.
+
+The sandbox knows nothing about the course: callers pass forbidden module prefixes and the
+sentence that explains the rule.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from autograder import codec
+from autograder.learner import LearnerError
+from autograder.notebook import NOTEBOOK_DIR_ENV_VAR, Notebook
+from autograder.paths import PACKAGE_DIR
+
+GIB = 1024**3
+MIB = 1024**2
+KEPT_ENV_VARS = (
+    "PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "XDG_CACHE_HOME",
+    "CNN_COURSE_DATA", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT",
+)
+ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not run (not the learner's fault), e.g. the child failed to
+    start under the memory cap."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sandboxed notebook may use.
+
+    Attributes:
+        call_timeout: seconds per call of a learner function (wall clock).
+        exec_timeout: seconds to execute the notebook's cells (wall clock).
+        memory_bytes: address-space cap of the child (``RLIMIT_AS``); importing torch alone
+            maps about 0.8 GiB.
+        file_bytes: largest file the child may write in its working directory.
+        output_bytes: how much of the child's stdout/stderr is kept (start and end).
+        reply_bytes: largest reply accepted from the child.
+    """
+
+    call_timeout: float = 10.0
+    exec_timeout: float = 60.0
+    memory_bytes: int = 2 * GIB
+    file_bytes: int = 64 * MIB
+    output_bytes: int = 16 * 1024
+    reply_bytes: int = 64 * MIB
+
+    def __post_init__(self) -> None:
+        if self.call_timeout <= 0 or self.exec_timeout <= 0:
+            raise ValueError("sandbox timeouts must be positive")
+        if self.memory_bytes < 256 * MIB:
+            raise ValueError("the sandbox needs at least 256 MiB of address space to start Python and NumPy")
+
+
+class _Output:
+    """The start and the end of a stream, with the number of bytes dropped in between."""
+
+    def __init__(self, limit: int) -> None:
+        self.head_limit = limit * 3 // 4
+        self.tail_limit = limit - self.head_limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def feed(self, data: bytes) -> None:
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            excess = len(self.tail) - self.tail_limit
+            if excess > 0:
+                del self.tail[:excess]
+                self.dropped += excess
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", "replace")
+        if not self.tail:
+            return head
+        gap = f"\n… [{self.dropped} bytes not shown] …\n" if self.dropped else ""
+        return head + gap + self.tail.decode("utf-8", "replace")
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Died(Exception):
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
+
+
+def _remove_tree(path: str) -> None:
+    def make_writable(func: Any, target: str, _exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(target), stat.S_IRWXU)
+            os.chmod(target, stat.S_IRWXU)
+            func(target)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=make_writable)
+
+
+def _describe_exit(returncode: int | None, killed_by_us: bool) -> str:
+    if returncode is None:
+        return "closed its connection"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        if name == "SIGSEGV":
+            return "segmentation fault"
+        if name == "SIGKILL" and not killed_by_us:
+            return "killed by SIGKILL, probably out of memory"
+        return f"killed by {name}"
+    return f"exit code {returncode}, e.g. from os._exit"
+
+
+class _Child:
+    """One worker process and its pipes."""
+
+    def __init__(self, config: dict[str, Any], env: dict[str, str], output: _Output, reply_bytes: int) -> None:
+        self.root = os.path.realpath(tempfile.mkdtemp(prefix="autograder-"))
+        os.mkdir(os.path.join(self.root, "tmp"))
+        self.output = output
+        self.reply_bytes = reply_bytes
+        self.current_cell: int | None = None
+        self.cells_started = False
+        self.forbidden: list[str] = []
+        self.ready = False
+        self.killed = False
+        self._inbox = bytearray()
+        self._outbox = bytearray()
+        request_read, self.request_fd = os.pipe()
+        self.reply_fd, reply_write = os.pipe()
+        self.output_fd, output_write = os.pipe()
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # room for a whole notebook, so start() never waits
+            try:
+                fcntl.fcntl(self.request_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+            except OSError:
+                pass
+        env = dict(env, TMPDIR=os.path.join(self.root, "tmp"))
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "autograder._sandbox_worker", str(request_read), str(reply_write)],
+                pass_fds=(request_read, reply_write),
+                stdin=subprocess.DEVNULL,
+                stdout=output_write,
+                stderr=output_write,
+                cwd=self.root,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            for fd in (request_read, reply_write, output_write, self.request_fd, self.reply_fd, self.output_fd):
+                os.close(fd)
+            _remove_tree(self.root)
+            raise SandboxError(f"cannot start the sandbox process: {exc}") from None
+        for fd in (request_read, reply_write, output_write):
+            os.close(fd)
+        for fd in (self.request_fd, self.reply_fd, self.output_fd):
+            os.set_blocking(fd, False)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.reply_fd, selectors.EVENT_READ, "reply")
+        self.selector.register(self.output_fd, selectors.EVENT_READ, "output")
+        self._writing = False
+        self.send(dict(config, root=self.root))
+
+    def send(self, value: Any) -> None:
+        self._outbox += codec.encode(value)
+        self._flush()
+
+    def _flush(self) -> None:
+        while self._outbox:
+            try:
+                written = os.write(self.request_fd, self._outbox)
+            except BlockingIOError:
+                break
+            except OSError:  # the child is gone; reading its reply will say so
+                self._outbox.clear()
+                break
+            del self._outbox[:written]
+        wants_write = bool(self._outbox)
+        if wants_write != self._writing:
+            if wants_write:
+                self.selector.register(self.request_fd, selectors.EVENT_WRITE, "request")
+            else:
+                self.selector.unregister(self.request_fd)
+            self._writing = wants_write
+
+    def _next_frame(self) -> Any | None:
+        if len(self._inbox) < codec.PREFIX_BYTES:
+            return None
+        length = codec.frame_length(bytes(self._inbox[: codec.PREFIX_BYTES]))
+        if length > self.reply_bytes:
+            raise codec.CodecError(f"a reply of {length} bytes, larger than the {self.reply_bytes >> 20} MiB limit")
+        end = codec.PREFIX_BYTES + length
+        if len(self._inbox) < end:
+            return None
+        payload = bytes(self._inbox[codec.PREFIX_BYTES : end])
+        del self._inbox[:end]
+        return codec.decode_payload(payload)
+
+    def receive(self, deadline: float) -> dict[str, Any]:
+        """The next reply (events are recorded on the way).
+
+        Raises:
+            _Timeout: the deadline passed.
+            _Died: the child ended or closed its reply pipe.
+            codec.CodecError: the child sent a malformed frame.
+        """
+        while True:
+            value = self._next_frame()
+            if value is not None:
+                if not isinstance(value, dict):
+                    raise codec.CodecError("a reply that is not a dict")
+                event = value.get("event")
+                if event == "cell":
+                    index = value.get("index")
+                    self.current_cell = index if type(index) is int else None
+                    self.cells_started = True
+                elif event == "forbidden":
+                    self.forbidden.append(str(value.get("module")))
+                else:
+                    return value
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Timeout()
+            for key, _ in self.selector.select(remaining):
+                if key.data == "request":
+                    self._flush()
+                elif key.data == "output":
+                    data = self._read(self.output_fd)
+                    if data == b"":
+                        self.selector.unregister(self.output_fd)
+                    elif data:
+                        self.output.feed(data)
+                else:
+                    data = self._read(self.reply_fd)
+                    if data == b"":
+                        raise _Died(self.stop())
+                    if data:
+                        self._inbox += data
+
+    @staticmethod
+    def _read(fd: int) -> bytes | None:
+        """Available bytes; ``b""`` at end of file, ``None`` when nothing is there yet."""
+        try:
+            return os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+
+    def stop(self) -> str:
+        """Kill the process group, collect the last output, and describe how the child ended."""
+        if not self.killed:
+            self.killed = True
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        killed_by_us = self.process.poll() is None
+        try:
+            returncode = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        self._drain_output()
+        return _describe_exit(returncode, killed_by_us)
+
+    def _drain_output(self) -> None:
+        while True:
+            try:
+                data = os.read(self.output_fd, 1 << 16)
+            except (BlockingIOError, OSError):
+                return
+            if not data:
+                return
+            self.output.feed(data)
+
+    def close(self) -> None:
+        """End the child (politely first: closing its request pipe) and remove its directory."""
+        if self.process.poll() is None and not self.killed:
+            try:
+                os.close(self.request_fd)
+                self.request_fd = -1
+                self.process.wait(timeout=0.5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.stop()
+        self.selector.close()
+        for fd in (self.request_fd, self.reply_fd, self.output_fd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        _remove_tree(self.root)
+
+
+class SandboxedLearner:
+    """A :class:`~autograder.learner.Learner` whose code runs in a limited child process.
+
+    Args:
+        notebook: the notebook whose learner code cells run in the child.
+        limits: timeouts and caps.
+        forbidden_modules: module prefixes the learner may not import, e.g. ``("torch",)``.
+        forbidden_rule: ends the sentence "``f`` uses torch, which ...".
+        preload: modules the child imports before learner code runs (trusted, e.g. ``torch``,
+            which needs ctypes while it loads).
+        deny_read: directories the learner code may not read ...
+        allow_read: ... except these subdirectories.
+        notebook_dir: ``$AUTOGRADER_NOTEBOOK_DIR`` in the child; the notebook's folder by default.
+    """
+
+    def __init__(
+        self,
+        notebook: Notebook,
+        *,
+        limits: Limits = Limits(),
+        forbidden_modules: Iterable[str] = (),
+        forbidden_rule: str = "is not allowed here",
+        preload: Iterable[str] = (),
+        deny_read: Iterable[str | os.PathLike[str]] = (),
+        allow_read: Iterable[str | os.PathLike[str]] = (),
+        notebook_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.notebook = notebook
+        self.limits = limits
+        self.forbidden_modules = tuple(forbidden_modules)
+        self.forbidden_rule = forbidden_rule
+        self._cells = [(cell.index, cell.source) for cell in notebook.learner_code()]
+        self._config = {
+            "op": "config",
+            "memory_bytes": limits.memory_bytes,
+            "file_bytes": limits.file_bytes,
+            "forbidden_modules": list(self.forbidden_modules),
+            "preload": list(preload),
+            "deny_read": [os.path.realpath(p) for p in deny_read],
+            "allow_read": [os.path.realpath(p) for p in allow_read],
+        }
+        folder = Path(notebook_dir) if notebook_dir is not None else Path(notebook.path).parent
+        self._env = self._child_env(folder.resolve())
+        self._output = _Output(limits.output_bytes)
+        self._child: _Child | None = None
+        self._skipped: dict[int, str] = {}
+        self._cell_errors: list[str] | None = None
+        self._setup_forbidden: list[str] = []
+        self._callables: frozenset[str] = frozenset()
+        self._broken: str | None = None
+        self._deadline = 0.0
+
+    @staticmethod
+    def _child_env(notebook_dir: Path) -> dict[str, str]:
+        env = {k: os.environ[k] for k in KEPT_ENV_VARS if k in os.environ}
+        env.update(ONE_THREAD_ENV)
+        env.update(
+            PYTHONPATH=str(PACKAGE_DIR.parent),
+            PYTHONDONTWRITEBYTECODE="1",
+            PYTHONUNBUFFERED="1",
+            PYTHONIOENCODING="utf-8",
+            PYTHONHASHSEED="0",
+            MPLBACKEND="Agg",
+        )
+        env[NOTEBOOK_DIR_ENV_VAR] = str(notebook_dir)
+        return env
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> "SandboxedLearner":
+        """Start the child and let it execute the cells while the caller does other work."""
+        if self._child is None and self._broken is None:
+            self._child = _Child(self._config, self._env, self._output, self.limits.reply_bytes)
+            cells = [[i, s] for i, s in self._cells if i not in self._skipped]
+            self._child.send({"op": "exec", "cells": cells, "filename": Path(self.notebook.path).name})
+            self._deadline = time.monotonic() + self.limits.exec_timeout
+        return self
+
+    def close(self) -> None:
+        """End the child, if any, and remove its working directory."""
+        if self._child is not None:
+            self._child.close()
+            self._child = None
+
+    def __enter__(self) -> "SandboxedLearner":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _drop_child(self) -> str:
+        assert self._child is not None
+        how = self._child.stop()
+        self._child.close()
+        self._child = None
+        return how
+
+    def _ready(self) -> _Child:
+        """A child that has executed the cells, restarting (and skipping the cell to blame)
+        as often as needed."""
+        for _ in range(len(self._cells) + 2):
+            if self._broken is not None:
+                break
+            self.start()
+            child = self._child
+            assert child is not None
+            if child.ready:
+                return child
+            try:
+                reply = child.receive(self._deadline)
+                errors = reply.get("errors")
+                callables = reply.get("callables")
+                if reply.get("status") != "done" or not _strings(errors) or not _strings(callables):
+                    raise codec.CodecError("a malformed reply")
+            except (_Timeout, _Died, codec.CodecError) as failure:
+                cell, started = child.current_cell, child.cells_started
+                how = self._drop_child()
+                if isinstance(failure, _Died):
+                    how = failure.how
+                if not started:
+                    raise SandboxError(f"the sandbox process did not start ({how}): {self.output_tail()}")
+                if cell is None:
+                    self._broken = f"your notebook's code stops the Python process after its cells ran ({how})"
+                    break
+                if isinstance(failure, _Timeout):
+                    self._skipped[cell] = f"cell {cell}: did not finish within {self.limits.exec_timeout:g} s; skipped when grading (look for an infinite loop)"
+                else:
+                    self._skipped[cell] = f"cell {cell}: ended the Python process ({how}); skipped when grading"
+                continue
+            child.ready = True
+            self._callables = frozenset(callables)
+            if self._cell_errors is None:
+                self._cell_errors = sorted(list(self._skipped.values()) + list(errors), key=_cell_number)
+                self._setup_forbidden = list(child.forbidden)
+            child.forbidden.clear()
+            return child
+        if self._broken is None:
+            self._broken = "your notebook's code keeps stopping the Python process"
+        raise LearnerError(self._broken)
+
+    # -- what the engine reports ----------------------------------------------------------
+
+    @property
+    def cell_errors(self) -> list[str]:
+        """One line per cell that raised, hung or ended the process, as in nbgrader."""
+        if self._cell_errors is None:
+            try:
+                self._ready()
+            except LearnerError:
+                pass
+        return list(self._cell_errors or [])
+
+    @property
+    def forbidden_imports(self) -> list[str]:
+        """Forbidden modules the cells tried to import (prefixes, e.g. ``["torch"]``)."""
+        self.cell_errors  # noqa: B018 - make sure the cells ran
+        return sorted({self._prefix(m) for m in self._setup_forbidden})
+
+    @property
+    def output(self) -> str:
+        """What the learner's code printed (start and end, when long)."""
+        return self._output.text()
+
+    def output_tail(self, lines: int = 5) -> str:
+        return " | ".join(self._output.text().strip().splitlines()[-lines:])
+
+    def _prefix(self, module: str) -> str:
+        for prefix in self.forbidden_modules:
+            if module == prefix or module.startswith(prefix + "."):
+                return prefix
+        return module
+
+    # -- the Learner protocol -----------------------------------------------------------
+
+    def _request(self, name: str, request: dict[str, Any]) -> Any:
+        try:
+            child = self._ready()
+        except LearnerError as failure:
+            raise LearnerError(f"{name} could not be called: {failure}") from None
+        try:
+            child.send(request)
+        except codec.CodecError as exc:  # the check sent something the wire cannot carry
+            raise SandboxError(f"cannot send the arguments of {name}: {exc}") from None
+        try:
+            reply = child.receive(time.monotonic() + self.limits.call_timeout)
+        except _Timeout:
+            self._drop_child()
+            raise LearnerError(
+                f"{name} did not finish within {self.limits.call_timeout:g} s: look for an infinite loop, or a loop that is far too slow."
+            ) from None
+        except _Died as died:
+            forbidden = list(child.forbidden)
+            self._drop_child()
+            self._raise_if_forbidden(name, forbidden)
+            raise LearnerError(f"{name} crashed the Python process ({died.how}); a graded function must return a value.") from None
+        except codec.CodecError as exc:
+            self._drop_child()
+            raise LearnerError(f"{name}: the sandbox received {exc}; the check cannot run.") from None
+        forbidden = list(child.forbidden)
+        child.forbidden.clear()
+        self._raise_if_forbidden(name, forbidden)
+        status = reply.get("status")
+        if status == "ok" and "value" in reply:
+            return reply["value"]
+        message = reply.get("message")
+        if status != "error" or not isinstance(message, str):
+            self._drop_child()
+            raise LearnerError(f"{name}: the sandbox received a malformed reply; the check cannot run.")
+        if self._setup_forbidden and reply.get("exception") in ("NameError", "ImportError", "ModuleNotFoundError"):
+            modules = ", ".join(sorted({self._prefix(m) for m in self._setup_forbidden}))
+            message += f" (Your notebook imports {modules}, which {self.forbidden_rule}.)"
+        raise LearnerError(message)
+
+    def _raise_if_forbidden(self, name: str, modules: Sequence[str]) -> None:
+        if modules:
+            raise LearnerError(f"{name} uses {self._prefix(modules[0])}, which {self.forbidden_rule}.")
+
+    def _call(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], **options: Any) -> Any:
+        return self._request(name, {"op": "call", "name": name, "args": tuple(args), "kwargs": dict(kwargs), **options})
+
+    def has(self, name: str) -> bool:
+        try:
+            self._ready()
+        except LearnerError:
+            return False
+        return name in self._callables
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._call(name, args, kwargs)
+
+    def call_with_solutions(self, name: str, replacements: Mapping[str, str], *args: Any, **kwargs: Any) -> Any:
+        return self._call(name, args, kwargs, replacements=dict(replacements))
+
+    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
+        post_kwargs = {"input_shape": tuple(input_shape) if input_shape is not None else None}
+        return self._call(name, args, kwargs, postprocess="module_summary", post_kwargs=post_kwargs)
+
+    def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            self._call(name, args, kwargs, discard=True)
+            times.append(time.perf_counter() - start)
+        return times
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _cell_number(line: str) -> int:
+    head = line.split(":", 1)[0].removeprefix("cell ")
+    return int(head) if head.isdigit() else -1
