@@ -54,9 +54,17 @@ def _softplus_sum(x: np.ndarray) -> float:
     return float(np.sum(np.log1p(np.exp(x))))
 
 
+def _coupled_tanh(x: np.ndarray) -> float:
+    # Every partial derivative depends on other entries, so a numeric gradient that forgets to
+    # restore an entry it perturbed gets the later entries wrong.
+    flat = x.reshape(-1)
+    return float(0.5 * np.sum(flat) ** 2 + np.sum(np.tanh(flat[:-1] * flat[1:])))
+
+
 PROBE_FUNCTIONS: dict[str, Callable[[np.ndarray], float]] = {
     "weighted_cubic": _weighted_cubic,
     "softplus_sum": _softplus_sum,
+    "coupled_tanh": _coupled_tanh,
 }
 
 
