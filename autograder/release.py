@@ -15,13 +15,17 @@ stripped. A file is rewritten only when its bytes change, so an unchanged soluti
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import json
 import logging
 import os
+import re
+import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -85,6 +89,20 @@ def _venv_scripts_on_path() -> Iterator[None]:
         os.environ["PATH"] = previous
 
 
+@lru_cache(maxsize=None)
+def _empty_gradebook() -> Path:
+    """An empty gradebook made by nbgrader, once per process: creating one runs `alembic` in a
+    subprocess (seconds), so each release starts from a copy instead."""
+    from nbgrader.api import Gradebook
+
+    folder = Path(tempfile.mkdtemp(prefix="cnn-course-gradebook-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "gradebook.db"
+    with _venv_scripts_on_path(), Gradebook(f"sqlite:///{path}"):
+        pass
+    return path
+
+
 @contextmanager
 def _captured_nbgrader_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     buffer = io.StringIO()
@@ -100,6 +118,18 @@ def _captured_nbgrader_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
         logger.removeHandler(handler)
 
 
+def _failure_summary(log: str, assignment_id: str, exc: BaseException) -> str:
+    """``"<id>/<notebook>: <first error nbgrader logged>"`` from a captured nbgrader log."""
+    where = assignment_id
+    for line in log.splitlines():
+        converting = re.match(r"\[INFO\] Converting notebook (.+)", line)
+        if converting:
+            where = f"{assignment_id}/{Path(converting.group(1)).name}"
+        elif line.startswith("[ERROR] "):
+            return f"{where}: {line.removeprefix('[ERROR] ').split(' Cell contents are:')[0].strip()}"
+    return f"{where}: {type(exc).__name__}: {exc}"
+
+
 def _run_generate_assignment(course_root: Path, assignment_id: str, config: Any) -> Path:
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
@@ -112,9 +142,7 @@ def _run_generate_assignment(course_root: Path, assignment_id: str, config: Any)
         try:
             converter.start()
         except Exception as exc:  # noqa: BLE001 - nbgrader logs the cause; report it in one line
-            errors = [line for line in log.getvalue().splitlines() if line.startswith("[ERROR]") and "see the" not in line]
-            cause = errors[0].removeprefix("[ERROR] ") if errors else f"{type(exc).__name__}: {exc}"
-            raise ReleaseError(f"nbgrader generate_assignment failed for {assignment_id}: {cause}") from None
+            raise ReleaseError(f"nbgrader generate_assignment failed for {_failure_summary(log.getvalue(), assignment_id, exc)}") from None
     return course_root / "release" / assignment_id
 
 
@@ -152,7 +180,7 @@ def generate(
     output_dir: Path = EXERCISES_DIR,
     source_dir: Path = SOLUTIONS_DIR,
     *,
-    gradebook: bool = False,
+    db_url: str | None = None,
 ) -> list[Path]:
     """Run nbgrader ``generate_assignment`` on ``source_dir/<id>/`` for each id and put the
     result in ``output_dir/<id>/``.
@@ -161,8 +189,8 @@ def generate(
         assignment_ids: folder names under ``source_dir``, e.g. ``["01-convolution"]``.
         output_dir: where the assignment folders go (``exercises/`` by default).
         source_dir: the nbgrader source folder (``solutions/`` by default).
-        gradebook: also record the assignments in the gradebook of ``nbgrader_config.py``
-            (what ``nbgrader autograde`` needs); otherwise a throwaway one is used.
+        db_url: the gradebook to record the assignments in (what ``nbgrader autograde`` needs);
+            a throwaway one when ``None``.
 
     Returns:
         The files written or removed (empty when everything was already up to date).
@@ -178,8 +206,10 @@ def generate(
         course_root = Path(tmp)
         (course_root / "source").symlink_to(Path(source_dir).resolve(), target_is_directory=True)
         config = load_nbgrader_config()
-        if not gradebook:
-            config.CourseDirectory.db_url = f"sqlite:///{course_root / 'gradebook.db'}"
+        if db_url is None:
+            shutil.copyfile(_empty_gradebook(), course_root / "gradebook.db")
+            db_url = f"sqlite:///{course_root / 'gradebook.db'}"
+        config.CourseDirectory.db_url = db_url
         config.CourseDirectory.root = str(course_root)
         config.CourseDirectory.source_directory = "source"
         config.CourseDirectory.release_directory = "release"
@@ -214,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
     try:
-        changed = generate([a.id for a in chosen], args.output, gradebook=args.gradebook)
+        db_url = load_nbgrader_config().CourseDirectory.db_url if args.gradebook else None
+        changed = generate([a.id for a in chosen], args.output, db_url=db_url)
     except ReleaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
