@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -80,6 +81,38 @@ def write_variant(assignment_id: str, replacements: Mapping[str, str], directory
     return target
 
 
+SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S | re.M)
+
+
+def blank_replacements(assignment_id: str) -> dict[str, str]:
+    """``write_variant`` replacements that turn every solution region into nbgrader's stub
+    (``# YOUR CODE HERE`` / ``raise NotImplementedError()``), as in the generated exercise."""
+    data = json.loads(get_assignment(assignment_id).solution_path.read_text())
+    replacements = {}
+    for cell in data["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        for match in SOLUTION_REGION.finditer(source):
+            indent = match.group(1)
+            replacements[match.group(0)] = f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()"
+    return replacements
+
+
+def assert_test_cells_match_checks(assignment_id: str) -> None:
+    """The solution notebook has one locked test cell per registered check, with the check's
+    points, ``grade_id`` and the contract's source (CONTRIBUTING.md)."""
+    checks = {c.id.replace(".", "_"): c for c in checks_for(assignment_id)}
+    cells = read_notebook(get_assignment(assignment_id).solution_path).test_cells()
+    assert sorted(cell.nbgrader["grade_id"] for cell in cells) == sorted(checks)
+    for cell in cells:
+        check = checks[cell.nbgrader["grade_id"]]
+        assert cell.nbgrader["locked"] and cell.nbgrader["points"] == check.points, check.id
+        assert cell.source == (
+            f"# Autograder check: {check.title}. Locked; the same check runs in `python -m autograder`.\n"
+            f"from autograder.checks import grade\n"
+            f'grade("{check.id}", globals())'
+        ), check.id
+
+
 @pytest.fixture
 def solution_learner() -> Callable[[str], InProcessLearner]:
     """``solution_learner("02")`` -> a learner over the solution notebook's functions."""
@@ -96,3 +129,10 @@ def exercise_learner() -> Callable[[str], InProcessLearner]:
 def variant_learner(tmp_path: Path) -> Callable[[str, Mapping[str, str]], InProcessLearner]:
     """``variant_learner("01", {"k[::-1, ::-1]": "k"})`` -> a learner over a seeded-bug copy."""
     return lambda assignment_id, replacements: learner_from_notebook(write_variant(assignment_id, replacements, tmp_path))
+
+
+@pytest.fixture
+def blank_learner(tmp_path: Path) -> Callable[[str], InProcessLearner]:
+    """``blank_learner("02")`` -> a learner over the solution with every solution region
+    replaced by nbgrader's stub, without running nbgrader."""
+    return lambda assignment_id: learner_from_notebook(write_variant(assignment_id, blank_replacements(assignment_id), tmp_path))
