@@ -12,6 +12,7 @@ imports nbformat. Cell roles follow nbgrader's metadata:
 from __future__ import annotations
 
 import json
+import linecache
 import os
 import traceback
 from dataclasses import dataclass
@@ -158,8 +159,11 @@ def execute_cells(cells: Iterable[Cell], namespace: dict[str, Any], filename: st
     """
     errors = []
     for cell in cells:
+        name = f"<{filename} cell {cell.index}>"
+        # lets tracebacks and learner.describe_exception quote the line, as Jupyter does
+        linecache.cache[name] = (len(cell.source), None, cell.source.splitlines(True), name)
         try:
-            code = compile(cell.source, f"<{filename} cell {cell.index}>", "exec")
+            code = compile(cell.source, name, "exec")
             exec(code, namespace)  # noqa: S102 - learner code runs where the caller decided
         except Exception as exc:  # noqa: BLE001 - report and continue, like nbgrader
             errors.append(f"cell {cell.index}: {type(exc).__name__}: {exc}")
