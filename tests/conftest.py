@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import pytest
 
-from autograder.assignments import get_assignment
+from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS, get_assignment
 from autograder.learner import InProcessLearner
 from autograder.notebook import execute_cells, read_notebook
+from autograder.oracles import build_oracles, load_oracles
 from autograder.registry import CheckFailed, checks_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +115,54 @@ def assert_test_cells_match_checks(assignment_id: str) -> None:
             f"from autograder.checks import grade\n"
             f'grade("{check.id}", globals())'
         ), check.id
+
+
+def assert_matches_torch(got: np.ndarray, expected: Any, tolerance: float = 1e-10) -> None:
+    """``got`` has the oracle's shape and is within ``tolerance`` of it, relative to the
+    output scale ``max(1, max|expected|)``; ``expected`` is a torch tensor or an array."""
+    expected = np.asarray(expected.detach().numpy() if hasattr(expected, "detach") else expected, dtype=np.float64)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    assert np.max(np.abs(got.astype(np.float64) - expected), initial=0.0) <= tolerance * scale
+
+
+def assert_oracle_fixture_is_fresh(assignment_id: str) -> None:
+    """Rebuilding the oracles with torch gives the stored ``oracle_data`` file (``make fixtures``)."""
+    fresh, stored = build_oracles(get_assignment(assignment_id)), load_oracles(get_assignment(assignment_id).id)
+    assert fresh.keys() == stored.keys()
+    for key in fresh:
+        assert fresh[key].shape == stored[key].shape and np.allclose(fresh[key], stored[key], rtol=0, atol=1e-12), key
+
+
+def assert_grading_imports_no_torch(assignment_id: str) -> None:
+    """Every check passes on the solution in a fresh process that never imports torch."""
+    code = (
+        "import sys\n"
+        "from autograder.assignments import get_assignment\n"
+        "from autograder.learner import InProcessLearner\n"
+        "from autograder.notebook import load_functions\n"
+        "from autograder.registry import checks_for\n"
+        f"learner = InProcessLearner(load_functions(get_assignment({assignment_id!r}).solution_path))\n"
+        f"for check in checks_for({assignment_id!r}):\n"
+        "    check.func(learner)\n"
+        "assert 'torch' not in sys.modules, 'grading imported torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=120)
+
+
+def assert_notebook_is_numpy_only(assignment_id: str) -> None:
+    """The solution notebook names its assignment and imports none of the forbidden modules."""
+    notebook = read_notebook(get_assignment(assignment_id).solution_path)
+    assert notebook.metadata["cnn_course"]["assignment"] == assignment_id
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    for module in FORBIDDEN_IN_NUMPY_ASSIGNMENTS:
+        assert f"import {module}" not in code and f"from {module}" not in code, module
+
+
+def assert_seeded_bug_caught(results: Mapping[str, str | None], failing: set[str], hinted: str, hint: str) -> None:
+    """Exactly the ``failing`` checks fail, and the message of ``hinted`` contains ``hint``."""
+    assert {check_id for check_id, message in results.items() if message} == failing, results
+    assert hint in (results[hinted] or ""), results[hinted]
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ solution, on a blank notebook and on seeded-bug variants."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -15,32 +13,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import convolve2d
 
-from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS, get_assignment
-from autograder.checks import convolution
 from autograder.learner import InProcessLearner
-from autograder.notebook import read_notebook, solution_functions
-from autograder.oracles import load_oracles
+from autograder.notebook import solution_functions
 from autograder.registry import checks_for
 
-from conftest import REPO_ROOT, assert_test_cells_match_checks, run_checks
+from conftest import (
+    assert_grading_imports_no_torch,
+    assert_matches_torch,
+    assert_notebook_is_numpy_only,
+    assert_oracle_fixture_is_fresh,
+    assert_seeded_bug_caught,
+    assert_test_cells_match_checks,
+    run_checks,
+)
 
 pytestmark = pytest.mark.convolution
 
 ASSIGNMENT = "01-convolution"
-TOLERANCE = 1e-10
 EXAMPLES = settings(max_examples=15, deadline=None, derandomize=True)
 
 
 @pytest.fixture(scope="module")
 def solution() -> dict[str, Any]:
     return solution_functions(ASSIGNMENT)
-
-
-def assert_close(got: np.ndarray, expected: torch.Tensor | np.ndarray, tolerance: float = TOLERANCE) -> None:
-    expected = expected.numpy() if isinstance(expected, torch.Tensor) else expected
-    assert got.shape == expected.shape
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    assert np.max(np.abs(got.astype(np.float64) - expected)) <= tolerance * scale
 
 
 @st.composite
@@ -66,7 +61,7 @@ def torch_corr(x: np.ndarray, k: np.ndarray) -> torch.Tensor:
 @EXAMPLES
 @given(image_and_kernel())
 def test_corr2d_matches_conv2d_on_random_shapes(solution: dict[str, Any], case: tuple[np.ndarray, np.ndarray]) -> None:
-    assert_close(solution["corr2d"](*case), torch_corr(*case))
+    assert_matches_torch(solution["corr2d"](*case), torch_corr(*case))
 
 
 @EXAMPLES
@@ -74,8 +69,8 @@ def test_corr2d_matches_conv2d_on_random_shapes(solution: dict[str, Any], case: 
 def test_conv2d_flipped_matches_conv2d_with_rotated_kernel_and_scipy(solution: dict[str, Any], case: tuple[np.ndarray, np.ndarray]) -> None:
     x, k = case
     got = solution["conv2d_flipped"](x, k)
-    assert_close(got, torch_corr(x, np.rot90(k, 2).copy()))
-    assert_close(got, convolve2d(x, k, mode="valid"))
+    assert_matches_torch(got, torch_corr(x, np.rot90(k, 2).copy()))
+    assert_matches_torch(got, convolve2d(x, k, mode="valid"))
 
 
 @EXAMPLES
@@ -83,15 +78,15 @@ def test_conv2d_flipped_matches_conv2d_with_rotated_kernel_and_scipy(solution: d
 def test_corr2d_multi_in_out_matches_conv2d_with_channels(solution: dict[str, Any], case: tuple[np.ndarray, np.ndarray]) -> None:
     x, k = case
     expected = F.conv2d(torch.from_numpy(x)[None], torch.from_numpy(k))[0]
-    assert_close(solution["corr2d_multi_in_out"](x, k), expected)
-    assert_close(solution["corr2d_multi_in"](x, k[0]), expected[0])
+    assert_matches_torch(solution["corr2d_multi_in_out"](x, k), expected)
+    assert_matches_torch(solution["corr2d_multi_in"](x, k[0]), expected[0])
 
 
 def test_sobel_magnitude_matches_conv2d_with_sobel_kernels(solution: dict[str, Any]) -> None:
     img = np.random.default_rng(0).standard_normal((13, 10))
     kernels = torch.tensor([[[[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]], [[[-1.0, -2, -1], [0, 0, 0], [1, 2, 1]]]], dtype=torch.float64)
     gradients = F.conv2d(torch.from_numpy(img)[None, None], kernels)[0]
-    assert_close(solution["sobel_magnitude"](img), gradients.pow(2).sum(0).sqrt())
+    assert_matches_torch(solution["sobel_magnitude"](img), gradients.pow(2).sum(0).sqrt())
 
 
 def test_sobel_magnitude_accepts_integer_images(solution: dict[str, Any]) -> None:
@@ -115,7 +110,7 @@ def test_functions_keep_float32_and_do_not_write_into_inputs(solution: dict[str,
         got = solution[name](*args)
         assert got.dtype == np.float32, name
     expected = F.conv2d(torch.from_numpy(x.astype(np.float64))[None], torch.from_numpy(k.astype(np.float64)))[0]
-    assert_close(solution["corr2d_multi_in_out"](x, k), expected, tolerance=1e-5)
+    assert_matches_torch(solution["corr2d_multi_in_out"](x, k), expected, tolerance=1e-5)
     assert np.array_equal(x, before[0]) and np.array_equal(k, before[1])
 
 
@@ -124,34 +119,17 @@ def test_functions_keep_float32_and_do_not_write_into_inputs(solution: dict[str,
 
 
 def test_oracle_fixture_equals_a_fresh_build() -> None:
-    fresh, stored = convolution.build_oracles(), load_oracles(ASSIGNMENT)
-    assert fresh.keys() == stored.keys()
-    for key in fresh:
-        assert fresh[key].shape == stored[key].shape and np.allclose(fresh[key], stored[key], rtol=0, atol=1e-12), key
+    assert_oracle_fixture_is_fresh(ASSIGNMENT)
 
 
 def test_grading_the_solution_does_not_import_torch() -> None:
-    code = (
-        "import sys\n"
-        "from autograder.learner import InProcessLearner\n"
-        "from autograder.notebook import load_functions\n"
-        "from autograder.assignments import get_assignment\n"
-        "from autograder.registry import checks_for\n"
-        f"learner = InProcessLearner(load_functions(get_assignment({ASSIGNMENT!r}).solution_path))\n"
-        f"for check in checks_for({ASSIGNMENT!r}):\n"
-        "    check.func(learner)\n"
-        "assert 'torch' not in sys.modules, 'grading imported torch'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=120)
+    assert_grading_imports_no_torch(ASSIGNMENT)
 
 
 def test_notebook_has_one_locked_test_cell_per_check_and_no_forbidden_imports() -> None:
     assert_test_cells_match_checks(ASSIGNMENT)
     assert sum(check.points for check in checks_for(ASSIGNMENT)) == 14
-    notebook = read_notebook(get_assignment(ASSIGNMENT).solution_path)
-    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
-    assert not any(f"import {module}" in code or f"from {module}" in code for module in FORBIDDEN_IN_NUMPY_ASSIGNMENTS)
-    assert notebook.metadata["cnn_course"]["assignment"] == ASSIGNMENT
+    assert_notebook_is_numpy_only(ASSIGNMENT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,6 +185,4 @@ VARIANTS: dict[str, tuple[Mapping[str, str], set[str], str, str]] = {
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_seeded_bug_fails_the_right_checks_with_a_hint(variant: str, variant_learner: Callable[..., InProcessLearner]) -> None:
     replacements, failing, hinted, hint = VARIANTS[variant]
-    results = run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT)
-    assert {check_id for check_id, message in results.items() if message} == failing, results
-    assert hint in results[hinted], results[hinted]
+    assert_seeded_bug_caught(run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT), failing, hinted, hint)

@@ -159,28 +159,25 @@ def _corr2d_shape_hints(x: np.ndarray, k: np.ndarray) -> list[tuple[tuple[int, .
     return [((h - kh, w - kw), OFF_BY_ONE), ((h - kh, w - kw + 1), OFF_BY_ONE), ((h - kh + 1, w - kw), OFF_BY_ONE)]
 
 
-@check("01.corr2d.random", "corr2d matches F.conv2d on random inputs", points=2)
-def test_corr2d_random(learner: Learner) -> None:
-    for i, (x, k) in enumerate(corr2d_cases()):
+def _check_corr2d(learner: Learner, cases: list[tuple[np.ndarray, np.ndarray]], key: str) -> None:
+    for i, (x, k) in enumerate(cases):
         assert_matches(
             learner.call("corr2d", x, k),
-            _expected(f"corr2d.random.{i}"),
+            _expected(f"{key}.{i}"),
             call=describe_call("corr2d", x, k),
-            hints=[(FLIPPED_IN_CORR2D, _expected(f"corr2d.random.{i}.convolution"))],
+            hints=[(FLIPPED_IN_CORR2D, _expected(f"{key}.{i}.convolution"))],
             shape_hints=_corr2d_shape_hints(x, k),
         )
+
+
+@check("01.corr2d.random", "corr2d matches F.conv2d on random inputs", points=2)
+def test_corr2d_random(learner: Learner) -> None:
+    _check_corr2d(learner, corr2d_cases(), "corr2d.random")
 
 
 @check("01.corr2d.edge_cases", "corr2d with a 1x1 kernel and a kernel as large as the input", points=1)
 def test_corr2d_edge_cases(learner: Learner) -> None:
-    for i, (x, k) in enumerate(corr2d_edge_cases()):
-        assert_matches(
-            learner.call("corr2d", x, k),
-            _expected(f"corr2d.edge.{i}"),
-            call=describe_call("corr2d", x, k),
-            hints=[(FLIPPED_IN_CORR2D, _expected(f"corr2d.edge.{i}.convolution"))],
-            shape_hints=_corr2d_shape_hints(x, k),
-        )
+    _check_corr2d(learner, corr2d_edge_cases(), "corr2d.edge")
 
 
 @check("01.corr2d.float32", "corr2d keeps float32 inputs float32", points=1)

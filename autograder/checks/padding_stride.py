@@ -1,0 +1,473 @@
+"""Checks for 02-padding-stride: output sizes, same padding, zero padding and the
+convolution layer's forward pass, loops first, then vectorized and timed against PyTorch.
+
+``conv2d_forward`` and ``conv2d_forward_loops`` are called with the course's ``pad2d`` and
+``conv_output_size`` swapped in, so a mistake in a helper costs its own points once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from importlib import metadata
+from typing import Any, Sequence
+
+import numpy as np
+
+from autograder.checks.convolution import assert_float32
+from autograder.compare import assert_equal, assert_matches, describe_call
+from autograder.learner import Learner, LearnerError
+from autograder.oracles import oracle
+from autograder.paths import REPO_ROOT, cache_dir
+from autograder.registry import CheckFailed, check
+
+ASSIGNMENT = "02-padding-stride"
+SPEED_LIMIT = 25.0
+SPEED_REPEATS = 7
+
+SOLVED_HELPERS = {"pad2d": ASSIGNMENT, "conv_output_size": ASSIGNMENT}
+
+Pair = int | tuple[int, int]
+
+
+def as_pair(value: Pair) -> tuple[int, int]:
+    """``(v, v)`` for an int, else the pair as two ints."""
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    first, second = value
+    return int(first), int(second)
+
+
+def output_size(n: int, k: int, padding: int = 0, stride: int = 1, rounding: Any = math.floor) -> int:
+    """The output size with a chosen rounding; only for recognising wrong shapes in hints."""
+    return int(rounding((n + 2 * padding - k) / stride)) + 1
+
+
+# Cases: seeded inputs, regenerated identically by the checks and by build_oracles.
+
+# (n, k, padding, stride, dilation): floor matters in most of them; AlexNet's and ResNet's first layers.
+OUTPUT_SIZE_CASES: tuple[tuple[int, int, int, int, int], ...] = (
+    (5, 3, 0, 1, 1), (5, 3, 1, 1, 1), (7, 3, 0, 2, 1), (6, 3, 0, 2, 1), (8, 3, 1, 2, 1),
+    (28, 5, 2, 1, 1), (28, 5, 0, 1, 1), (14, 2, 0, 2, 1), (10, 3, 0, 3, 1), (11, 3, 0, 3, 1),
+    (9, 3, 0, 1, 2), (10, 3, 2, 3, 2), (224, 7, 3, 2, 1), (224, 11, 2, 4, 1), (7, 7, 0, 1, 1),
+    (1, 1, 0, 1, 1), (5, 1, 0, 2, 1), (4, 3, 0, 5, 1), (3, 5, 1, 1, 1), (12, 4, 1, 3, 1),
+)
+
+# (args, kwargs, what is wrong): each must raise ValueError.
+OUTPUT_SIZE_ERRORS: tuple[tuple[tuple[int, ...], dict[str, int], str], ...] = (
+    ((5, 0), {}, "a kernel needs at least one pixel"),
+    ((5, 3), {"stride": 0}, "a stride of 0 never moves the window"),
+    ((5, 3), {"dilation": 0}, "dilation must be at least 1"),
+    ((5, 3), {"padding": -1}, "padding cannot be negative"),
+    ((3, 5), {}, "a 5-wide window does not fit in 3 pixels"),
+    ((5, 3), {"dilation": 3}, "the dilated window spans 7 pixels, more than 5"),
+    ((2, 5), {"padding": 1}, "a 5-wide window does not fit in 2 + 2 padded pixels"),
+)
+
+SAME_PADDING_CASES: tuple[tuple[int, int], ...] = ((1, 1), (3, 1), (5, 1), (7, 1), (3, 2), (2, 2), (5, 3), (4, 2))
+SAME_PADDING_ERRORS: tuple[tuple[int, int], ...] = ((2, 1), (4, 1), (6, 1), (2, 3), (4, 3))
+
+
+def pad2d_cases() -> list[tuple[np.ndarray, Pair]]:
+    """(x, padding): ints, pairs with ph != pw, zero padding, and one float32 input."""
+    rng = np.random.default_rng(201)
+    cases: list[tuple[np.ndarray, Pair]] = [
+        (rng.standard_normal((1, 1, 3, 4)), 1),
+        (rng.standard_normal((4, 3, 5, 5)), (1, 2)),
+        (rng.standard_normal((2, 3, 4, 3)), (0, 3)),
+        (rng.standard_normal((1, 1, 2, 2)), (2, 0)),
+        (rng.standard_normal((1, 3, 3, 3)), 0),
+    ]
+    cases.append((rng.standard_normal((4, 3, 5, 6)).astype(np.float32), (2, 1)))
+    return cases
+
+
+def _conv_case(rng: np.random.Generator, n: int, c: int, h: int, w: int, o: int, kh: int, kw: int) -> tuple[np.ndarray, ...]:
+    return rng.standard_normal((n, c, h, w)), rng.standard_normal((o, c, kh, kw)), rng.standard_normal(o)
+
+
+def conv_basic_cases() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(x, w, b) for stride 1 and no padding: batch 1 and 4, 1 and 3 channels, a full-size kernel."""
+    rng = np.random.default_rng(202)
+    shapes = [(1, 1, 5, 7, 1, 3, 3), (4, 3, 8, 6, 2, 3, 2), (4, 3, 7, 7, 5, 1, 1), (1, 3, 6, 9, 4, 6, 9), (4, 1, 9, 5, 3, 2, 5)]
+    return [_conv_case(rng, *shape) for shape in shapes]  # type: ignore[misc]
+
+
+def conv_stride_padding_cases() -> list[tuple[np.ndarray, np.ndarray, np.ndarray, Pair, Pair]]:
+    """(x, w, b, stride, padding): strides 2 and 3, pairs, padding pairs with ph != pw."""
+    rng = np.random.default_rng(203)
+    setups: list[tuple[tuple[int, ...], Pair, Pair]] = [
+        ((1, 1, 7, 7, 1, 3, 3), 2, 0),
+        ((4, 3, 9, 8, 2, 3, 3), 3, 1),
+        ((1, 3, 11, 9, 4, 3, 2), (2, 3), (1, 2)),
+        ((4, 1, 8, 10, 2, 5, 3), 1, (2, 0)),
+        ((4, 3, 7, 9, 3, 2, 4), 2, (0, 1)),
+        ((1, 3, 10, 7, 2, 3, 3), 3, (1, 2)),
+        ((4, 3, 6, 6, 2, 4, 2), (1, 2), 1),
+        ((1, 1, 5, 5, 1, 5, 5), 2, 2),
+    ]
+    return [(*_conv_case(rng, *shape), stride, padding) for shape, stride, padding in setups]  # type: ignore[misc]
+
+
+def conv_loops_cases() -> list[tuple[np.ndarray, np.ndarray, np.ndarray, Pair, Pair]]:
+    """Small (x, w, b, stride, padding) for the loop version."""
+    rng = np.random.default_rng(204)
+    return [
+        (*_conv_case(rng, 2, 2, 5, 6, 2, 3, 2), (2, 1), (1, 0)),
+        (*_conv_case(rng, 1, 1, 4, 4, 1, 2, 2), 2, 0),
+        (*_conv_case(rng, 1, 3, 5, 5, 2, 3, 3), 1, 1),
+    ]  # type: ignore[list-item]
+
+
+def conv_float32_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(206)
+    return tuple(a.astype(np.float32) for a in _conv_case(rng, 4, 3, 9, 8, 4, 3, 3))  # type: ignore[return-value]
+
+
+def speed_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LeNet-5's second convolution on a batch of 64: (64, 6, 14, 14) with 16 5x5 filters."""
+    return _conv_case(np.random.default_rng(205), 64, 6, 14, 14, 16, 5, 5)  # type: ignore[return-value]
+
+
+def build_oracles() -> dict[str, np.ndarray]:
+    """PyTorch's answers (float64) for every case, plus the classic wrong answers for hints."""
+    import torch
+    import torch.nn.functional as F
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+    def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair = 1, padding: Pair = 0) -> np.ndarray:
+        return F.conv2d(tensor(x), tensor(w), None if b is None else tensor(b), stride=as_pair(stride), padding=as_pair(padding)).numpy()
+
+    def pad_one_side(x: np.ndarray, padding: Pair) -> np.ndarray:
+        ph, pw = as_pair(padding)
+        return F.pad(tensor(x), (0, 2 * pw, 0, 2 * ph)).numpy()
+
+    out: dict[str, np.ndarray] = {}
+    sizes = []
+    for n, k, p, s, d in OUTPUT_SIZE_CASES:
+        shape = F.conv2d(torch.zeros(1, 1, n, n, dtype=torch.float64), torch.zeros(1, 1, k, k, dtype=torch.float64), stride=s, padding=p, dilation=d).shape
+        sizes.append(shape[-1])
+    out["conv_output_size.formula"] = np.array(sizes, dtype=np.int64)
+
+    paddings = []
+    for k, d in SAME_PADDING_CASES:
+        x = torch.zeros(1, 1, 15, 15, dtype=torch.float64)
+        w = torch.zeros(1, 1, k, k, dtype=torch.float64)
+        paddings.append(next(p for p in range(k * d) if F.conv2d(x, w, padding=p, dilation=d).shape[-1] == 15))
+    out["same_padding.values"] = np.array(paddings, dtype=np.int64)
+
+    for i, (x, padding) in enumerate(pad2d_cases()):
+        ph, pw = as_pair(padding)
+        out[f"pad2d.{i}"] = F.pad(tensor(x), (pw, pw, ph, ph)).numpy()
+        out[f"pad2d.{i}.one_side"] = pad_one_side(x, padding)
+
+    for i, (x, w, b) in enumerate(conv_basic_cases()):
+        out[f"conv2d_forward.basic.{i}"] = conv(x, w, b)
+        out[f"conv2d_forward.basic.{i}.no_bias"] = conv(x, w, None)
+        out[f"conv2d_forward.basic.{i}.flipped"] = conv(x, torch.flip(tensor(w), dims=(-2, -1)).numpy(), b)
+    for i, (x, w, b, stride, padding) in enumerate(conv_stride_padding_cases()):
+        out[f"conv2d_forward.stride_padding.{i}"] = conv(x, w, b, stride, padding)
+        out[f"conv2d_forward.stride_padding.{i}.one_side"] = conv(pad_one_side(x, padding), w, b, stride)
+    for i, (x, w, b, stride, padding) in enumerate(conv_loops_cases()):
+        out[f"conv2d_forward_loops.{i}"] = conv(x, w, b, stride, padding)
+    out["conv2d_forward.float32"] = conv(*conv_float32_case())
+    out["conv2d_forward.speed.head"] = conv(*speed_case())[:2]
+    return out
+
+
+def _expected(key: str) -> np.ndarray:
+    return oracle(ASSIGNMENT, key)
+
+
+def _call_text(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def _assert_raises_value_error(learner: Learner, name: str, args: Sequence[Any], kwargs: dict[str, Any], why: str) -> None:
+    call = _call_text(name, args, kwargs)
+    try:
+        value = learner.call(name, *args, **kwargs)
+    except LearnerError as error:
+        message = str(error)
+        if re.search(r"\braised ValueError\b", message):
+            return
+        if "not implemented" in message:
+            raise
+        raise CheckFailed(f"{call} should raise ValueError ({why}), but: {message}") from None
+    raise CheckFailed(
+        f"{call} returned {value!r}, but {why}: raise ValueError with a one-line message saying what to change."
+    )
+
+
+def unique_shape_hints(
+    expected: tuple[int, ...],
+    candidates: Sequence[tuple[tuple[int, ...], str]],
+    fallbacks: Sequence[tuple[tuple[int, ...], str]] = (),
+) -> list[tuple[tuple[int, ...], str]]:
+    """Keep only wrong shapes that differ from the right one and point to a single mistake;
+    ``fallbacks`` (vaguer hints) only where no candidate has their shape."""
+    shapes = [shape for shape, _ in candidates]
+    kept = [(shape, text) for shape, text in candidates if shape != expected and shapes.count(shape) == 1]
+    return kept + [(shape, text) for shape, text in fallbacks if shape != expected and shape not in shapes]
+
+
+CEIL_HINT = "you rounded up: a window that would stick out past the padded input is dropped, so round down (use //)."
+NO_PLUS_ONE_HINT = "count the first position too: (last start) // stride + 1."
+STRIDE_IGNORED = "this is the stride-1 size: the stride was ignored; step the window by the stride (e.g. [:, :, ::sh, ::sw])."
+PADDING_IGNORED = "this is the size without padding: pad the input before sliding the window."
+ONE_SIDE = "the padding went on one side only: put ph rows on top and ph at the bottom, pw columns left and pw right."
+FLIPPED = "the kernel is flipped: conv2d in deep learning is a cross-correlation, so use w as it is."
+NO_BIAS = "the bias is missing: add b[o] to every position of output channel o."
+
+
+@check("02.conv_output_size.formula", "conv_output_size floors (n + 2p - d(k-1) - 1)/s and adds 1", points=2)
+def test_conv_output_size_formula(learner: Learner) -> None:
+    for (n, k, p, s, d), expected in zip(OUTPUT_SIZE_CASES, _expected("conv_output_size.formula")):
+        kwargs = {"padding": p, "stride": s, "dilation": d}
+        call = _call_text("conv_output_size", (n, k), kwargs)
+        got = learner.call("conv_output_size", n, k, **kwargs)
+        if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
+            raise CheckFailed(f"{call} returned {got!r} ({type(got).__name__}); return an int: use // (floor division), not /.")
+        span = d * (k - 1) + 1
+        hint = None
+        if got != expected and got == output_size(n, span, p, s, rounding=math.ceil):
+            hint = CEIL_HINT
+        elif got != expected and got == expected - 1:
+            hint = NO_PLUS_ONE_HINT
+        elif got != expected and d > 1 and got == output_size(n, k, p, s):
+            hint = "the dilation was ignored: a dilated kernel spans d(k - 1) + 1 pixels."
+        assert_equal(int(got), int(expected), call=call, hint=hint)
+
+
+@check("02.conv_output_size.errors", "conv_output_size raises ValueError for impossible settings", points=1)
+def test_conv_output_size_errors(learner: Learner) -> None:
+    for args, kwargs, why in OUTPUT_SIZE_ERRORS:
+        _assert_raises_value_error(learner, "conv_output_size", args, kwargs, why)
+
+
+@check("02.same_padding.values", "same_padding keeps the size at stride 1", points=1)
+def test_same_padding_values(learner: Learner) -> None:
+    for (k, d), expected in zip(SAME_PADDING_CASES, _expected("same_padding.values")):
+        call = _call_text("same_padding", (k,), {"dilation": d})
+        got = learner.call("same_padding", k, dilation=d)
+        hint = "with dilation d the kernel spans d(k - 1) + 1 pixels, so p = d(k - 1) / 2." if d > 1 else None
+        assert_equal(got, int(expected), call=call, hint=hint)
+
+
+@check("02.same_padding.errors", "same_padding raises ValueError for an even effective kernel", points=1)
+def test_same_padding_errors(learner: Learner) -> None:
+    for k, d in SAME_PADDING_ERRORS:
+        span = d * (k - 1) + 1
+        why = f"the effective kernel spans {span} pixels, an even number, so no symmetric padding keeps the size"
+        _assert_raises_value_error(learner, "same_padding", (k,), {"dilation": d}, why)
+
+
+@check("02.pad2d.values", "pad2d adds zeros on both sides of H and W", points=2)
+def test_pad2d_values(learner: Learner) -> None:
+    for i, (x, padding) in enumerate(pad2d_cases()):
+        call = describe_call("pad2d", x, padding)
+        expected = _expected(f"pad2d.{i}")
+        ph, pw = as_pair(padding)
+        _, _, h, w = x.shape
+        got = learner.call("pad2d", x, padding)
+        assert_matches(
+            got,
+            expected,
+            call=call,
+            hints=[(ONE_SIDE, _expected(f"pad2d.{i}.one_side"))],
+            shape_hints=unique_shape_hints(
+                expected.shape,
+                [
+                    ((*x.shape[:2], h + ph, w + pw), ONE_SIDE),
+                    ((*x.shape[:2], h + 2 * pw, w + 2 * ph), "padding=(ph, pw) pads H by ph and W by pw; they are swapped."),
+                    ((*x.shape[:2], h, w), "nothing was padded."),
+                ],
+            ),
+        )
+        assert_equal(str(got.dtype), str(x.dtype), call=call, what="the result's dtype", hint="keep the input's dtype (np.pad does; np.zeros needs dtype=x.dtype).")
+
+
+def _conv_shape_hints(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> list[tuple[tuple[int, ...], str]]:
+    (sh, sw), (ph, pw) = as_pair(stride), as_pair(padding)
+    n, o, (h, wd), (kh, kw) = x.shape[0], w.shape[0], x.shape[2:], w.shape[2:]
+
+    def shape(ph: float, pw: float, sh: int, sw: int, rounding: Any = math.floor) -> tuple[int, ...]:
+        return (n, o, int(rounding((h + 2 * ph - kh) / sh)) + 1, int(rounding((wd + 2 * pw - kw) / sw)) + 1)
+
+    expected = shape(ph, pw, sh, sw)
+    return unique_shape_hints(
+        expected,
+        [
+            (shape(ph, pw, 1, 1), STRIDE_IGNORED),
+            (shape(ph, pw, sh, sw, math.ceil), CEIL_HINT),
+            (shape(0, 0, sh, sw), PADDING_IGNORED),
+            (shape(ph / 2, pw / 2, sh, sw), ONE_SIDE),
+            (shape(pw, ph, sh, sw), "padding=(ph, pw) pads H by ph and W by pw; they are swapped."),
+            (shape(ph, pw, sw, sh), "stride=(sh, sw) steps sh rows and sw columns; they are swapped."),
+        ],
+    )
+
+
+@check("02.conv2d_forward_loops.small", "conv2d_forward_loops matches F.conv2d on small inputs", points=1)
+def test_conv2d_forward_loops_small(learner: Learner) -> None:
+    for i, (x, w, b, stride, padding) in enumerate(conv_loops_cases()):
+        assert_matches(
+            learner.call_with_solutions("conv2d_forward_loops", SOLVED_HELPERS, x, w, b, stride=stride, padding=padding),
+            _expected(f"conv2d_forward_loops.{i}"),
+            call=describe_call("conv2d_forward_loops", x, w, b, stride=stride, padding=padding),
+            shape_hints=_conv_shape_hints(x, w, stride, padding),
+        )
+
+
+@check("02.conv2d_forward.basic", "conv2d_forward matches F.conv2d at stride 1 without padding", points=3)
+def test_conv2d_forward_basic(learner: Learner) -> None:
+    for i, (x, w, b) in enumerate(conv_basic_cases()):
+        key = f"conv2d_forward.basic.{i}"
+        expected = _expected(key)
+        n, o = expected.shape[:2]
+        assert_matches(
+            learner.call_with_solutions("conv2d_forward", SOLVED_HELPERS, x, w, b),
+            expected,
+            call=describe_call("conv2d_forward", x, w, b),
+            hints=[(FLIPPED, _expected(f"{key}.flipped")), (NO_BIAS, _expected(f"{key}.no_bias"))],
+            shape_hints=[
+                ((n, *expected.shape[2:], o), "the output channels must come second: (N, O, H', W'); transpose the result."),
+                ((o, n, *expected.shape[2:]), "the output is (N, O, H', W'): batch first, then output channels."),
+            ],
+        )
+
+
+@check("02.conv2d_forward.stride_padding", "conv2d_forward matches F.conv2d with strides and padding pairs", points=4)
+def test_conv2d_forward_stride_padding(learner: Learner) -> None:
+    for i, (x, w, b, stride, padding) in enumerate(conv_stride_padding_cases()):
+        key = f"conv2d_forward.stride_padding.{i}"
+        assert_matches(
+            learner.call_with_solutions("conv2d_forward", SOLVED_HELPERS, x, w, b, stride=stride, padding=padding),
+            _expected(key),
+            call=describe_call("conv2d_forward", x, w, b, stride=stride, padding=padding),
+            hints=[(ONE_SIDE, _expected(f"{key}.one_side"))],
+            shape_hints=_conv_shape_hints(x, w, stride, padding),
+        )
+
+
+@check("02.conv2d_forward.float32", "conv2d_forward keeps float32 inputs float32", points=1)
+def test_conv2d_forward_float32(learner: Learner) -> None:
+    x, w, b = conv_float32_case()
+    got = learner.call_with_solutions("conv2d_forward", SOLVED_HELPERS, x, w, b)
+    assert_float32(got, _expected("conv2d_forward.float32"), describe_call("conv2d_forward", x, w, b))
+
+
+# Speed: the learner's conv2d_forward against F.conv2d, timed on the same machine.
+
+def measure_torch_conv2d(repeats: int = 25) -> float:
+    """Median seconds of one-threaded float64 ``F.conv2d`` on :func:`speed_case` (imports torch;
+    run it in a child process)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(1)
+    x, w, b = (torch.from_numpy(a) for a in speed_case())
+    for _ in range(3):
+        F.conv2d(x, w, b)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        F.conv2d(x, w, b)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _timing_key() -> str:
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "none"
+    return f"conv2d_forward.speed | {_cpu_model()} | torch {torch_version} | numpy {np.__version__}"
+
+
+def torch_conv2d_seconds() -> float:
+    """:func:`measure_torch_conv2d` on this machine, cached in ``cache_dir()/timings.json`` by
+    CPU model and torch and NumPy versions (importing torch here would cost the grader ~1.5 s).
+
+    Raises:
+        CheckFailed: the child process could not time PyTorch.
+    """
+    path = cache_dir() / "timings.json"
+    key = _timing_key()
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cached = {}
+    if isinstance(cached, dict) and isinstance(cached.get(key), float):
+        return cached[key]
+    code = "from autograder.checks.padding_stride import measure_torch_conv2d; print(measure_torch_conv2d())"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    try:
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env, cwd=REPO_ROOT)
+        seconds = float(result.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        raise CheckFailed(
+            "could not time PyTorch's F.conv2d for comparison; run `python -c \"import torch\"` to check the installation."
+        ) from None
+    cached = cached if isinstance(cached, dict) else {}
+    cached[key] = seconds
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(cached, indent=1), encoding="utf-8")
+        partial.replace(path)
+    except OSError:
+        pass  # an unwritable cache only costs a new measurement next time
+    return seconds
+
+
+@check("02.conv2d_forward.speed", "conv2d_forward is vectorized: within 25x of F.conv2d", points=3)
+def test_conv2d_forward_speed(learner: Learner) -> None:
+    x, w, b = speed_case()
+    call = describe_call("conv2d_forward", x, w, b)
+    head = _expected("conv2d_forward.speed.head")
+    start = time.perf_counter()
+    got = learner.call("conv2d_forward", x, w, b)
+    first = time.perf_counter() - start
+    expected_shape = (x.shape[0], *head.shape[1:])
+    if not isinstance(got, np.ndarray) or got.shape != expected_shape:
+        shape = getattr(got, "shape", type(got).__name__)
+        raise CheckFailed(f"{call} returned {shape}, expected shape {expected_shape}; fix correctness first (02.conv2d_forward.basic), then its speed is measured.")
+    try:
+        assert_matches(got[:2], head, call=call)
+    except CheckFailed:
+        raise CheckFailed(f"{call} gives wrong values, so its speed is not measured; fix correctness first (02.conv2d_forward.basic).") from None
+
+    reference = torch_conv2d_seconds()
+    if first > 3 * SPEED_LIMIT * reference:
+        median, measured = first, "one call"
+    else:
+        median, measured = float(np.median(learner.time_call("conv2d_forward", x, w, b, repeats=SPEED_REPEATS))), f"median of {SPEED_REPEATS}"
+    ratio = median / reference
+    if ratio > SPEED_LIMIT:
+        raise CheckFailed(
+            f"{call} took {median * 1e3:.1f} ms ({measured}), {ratio:.0f}x PyTorch's F.conv2d "
+            f"({reference * 1e3:.1f} ms here); the limit is {SPEED_LIMIT:g}x. Python loops over every pixel are slow: "
+            "take all windows at once with sliding_window_view and contract them with np.tensordot "
+            "(or np.einsum(..., optimize=True))."
+        )
