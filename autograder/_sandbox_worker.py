@@ -22,7 +22,6 @@ a security boundary (see the README's threat model).
 
 from __future__ import annotations
 
-import linecache
 import os
 import resource
 import sys
@@ -174,7 +173,7 @@ def install_guard(
                         raise ImportError(f"sandbox: importing {module} is not allowed here")
         elif event in write_events:
             paths, dir_fds = write_events[event]
-            dir_fd = next((args[i] for i in dir_fds if i < len_(args) and args[i] is not None), None)
+            dir_fd = next((args[i] for i in dir_fds if i < len_(args) and args[i] is not None and args[i] != -1), None)  # -1: none
             for position in paths:
                 if position < len_(args):
                     check_write(args[position], dir_fd)
@@ -260,8 +259,6 @@ class Worker:
         sys.modules["__main__"] = self.module  # as in Jupyter, `import __main__` is the notebook
         errors: list[str] = []
         for index, source in cells:
-            # lets tracebacks show the offending line, as Jupyter does
-            linecache.cache[f"<{filename} cell {index}>"] = (len(source), None, source.splitlines(True), filename)
             send(self.reply_fd, {"event": "cell", "index": index})
             try:
                 errors += execute_cells([Cell(index, "code", source, {})], self.namespace, filename)

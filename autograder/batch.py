@@ -1,0 +1,63 @@
+"""Grade a whole class: ``DIR/<learner>/<assignment>/*.ipynb`` into one CSV.
+
+Each notebook runs in its own sandbox, which may read its learner's folder but no other
+learner's; a broken submission becomes a row with an error and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from autograder.engine import NotebookResult, Submission, grade_many
+from autograder.paths import PACKAGE_DIR
+
+
+class BatchError(ValueError):
+    """The batch folder is missing or holds no submissions."""
+
+
+def discover(root: str | os.PathLike[str]) -> list[tuple[str, str, Submission]]:
+    """(learner, assignment folder, submission) for every ``root/<learner>/<assignment>/*.ipynb``.
+
+    Raises:
+        BatchError: ``root`` is not a folder or holds no submissions.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise BatchError(f"{root} is not a folder; --batch expects DIR/<learner>/<assignment>/*.ipynb.")
+    real_root = root.resolve()
+    # hiding the batch folder must not hide the grader's own package from the sandbox
+    hide = () if PACKAGE_DIR == real_root or real_root in PACKAGE_DIR.parents else (str(real_root),)
+    found = []
+    for learner_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for assignment_dir in sorted(p for p in learner_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for notebook in sorted(assignment_dir.glob("*.ipynb")):
+                submission = Submission(notebook, deny_read=hide, allow_read=(str(learner_dir.resolve()),))
+                found.append((learner_dir.name, assignment_dir.name, submission))
+    if not found:
+        raise BatchError(f"{root} holds no submissions; expected DIR/<learner>/<assignment>/*.ipynb.")
+    return found
+
+
+def grade_batch(
+    root: str | os.PathLike[str],
+    *,
+    jobs: int = 1,
+    on_done: Callable[[NotebookResult], None] | None = None,
+    **options: Any,
+) -> list[tuple[str, NotebookResult]]:
+    """(learner, result) for every submission under ``root``, in folder order.
+
+    Raises:
+        BatchError: see :func:`discover`.
+    """
+    found = discover(root)
+    results = grade_many([s for _, _, s in found], jobs=jobs, on_done=on_done, **options)
+    rows = []
+    for (learner, assignment_folder, _), result in zip(found, results):
+        if not result.assignment:
+            result.assignment = assignment_folder
+        rows.append((learner, result))
+    return rows

@@ -1,0 +1,119 @@
+"""The command line: ``python -m autograder [PATH ...]`` (``make grade``).
+
+Parses arguments and hands off to :mod:`autograder.engine` (grading), :mod:`autograder.batch`
+(a class's submissions) and :mod:`autograder.report` (terminal, JSON, JUnit, CSV).
+
+Exit codes: 0 grading ran (whatever the score); 1 ``--fail-under`` was not reached; 2 a usage
+or input error (a missing path, an invalid notebook, a notebook of no assignment); 3 the grader
+itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Callable, NoReturn, Sequence
+
+EXIT_OK, EXIT_BELOW, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, as for every input error
+        self.exit(EXIT_INPUT, f"{self.prog}: {message} (see --help)\n")
+
+
+def _positive(kind: type) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m autograder",
+        description="Grade course notebooks: each runs in a sandbox and the checks run through pytest.",
+        epilog="Exit codes: 0 graded, 1 below --fail-under, 2 usage or input error, 3 the grader failed.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="notebooks or folders (default: exercises/)")
+    parser.add_argument("--only", metavar="ID_GLOB", help="run only the checks whose id matches, e.g. '02.conv2d_forward.*'")
+    parser.add_argument("--timeout", type=_positive(float), metavar="S", help="seconds per call of your function (default 10)")
+    parser.add_argument("--notebook-timeout", type=_positive(float), metavar="S", help="seconds to run the notebook's cells (default 60)")
+    parser.add_argument("--jobs", "-j", type=_positive(int), default=1, metavar="N", help="grade N notebooks at once")
+    parser.add_argument("--json", metavar="FILE", help="write Gradescope's results.json")
+    parser.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per check) for CI")
+    parser.add_argument("--batch", metavar="DIR", help="grade DIR/<learner>/<assignment>/*.ipynb into one CSV")
+    parser.add_argument("--csv", metavar="FILE", help="with --batch: where the CSV goes (default batch-results.csv; '-' for stdout)")
+    parser.add_argument("--fail-under", type=float, metavar="P", help="exit 1 when the total is below P percent")
+    parser.add_argument("--quiet", "-q", action="store_true", help="one line per notebook, no progress bar")
+    parser.add_argument("--verbose", "-v", action="store_true", help="also show what each notebook printed")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.batch and args.paths:
+        parser.error("give either PATHs or --batch DIR, not both")
+    if args.csv and not args.batch:
+        parser.error("--csv goes with --batch")
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from autograder import batch, engine, report  # after parsing, so --help stays instant
+
+    started = time.perf_counter()
+    options = {"only": args.only, "timeout": args.timeout, "exec_timeout": args.notebook_timeout}
+    errors: list[str] = []
+    if args.batch:
+        try:
+            count = len(batch.discover(args.batch))
+        except batch.BatchError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_INPUT
+        with report.progress(count, enabled=not args.quiet) as advance:
+            rows = batch.grade_batch(args.batch, jobs=args.jobs, on_done=lambda r: advance(str(r.path)), **options)
+        results = [r for _, r in rows]
+        report.write_csv(rows, args.csv or "batch-results.csv")
+        if not args.quiet and args.csv != "-":
+            report.print_report(results, quiet=True)
+    else:
+        notebooks, errors, notes = engine.find_notebooks(args.paths or ["exercises"])
+        for line in notes:
+            print(line, file=sys.stderr)
+        with report.progress(len(notebooks), enabled=not args.quiet) as advance:
+            submissions = [engine.Submission(path) for path in notebooks]
+            results = engine.grade_many(submissions, jobs=args.jobs, on_done=lambda r: advance(str(r.path)), **options)
+        report.print_report(results, quiet=args.quiet, verbose=args.verbose)
+        errors += [r.error for r in results if r.error]
+    for line in errors:
+        print(line, file=sys.stderr)
+    elapsed = time.perf_counter() - started
+    if args.json:
+        report.write_json(results, args.json, elapsed)
+    if args.junit:
+        report.write_junit(results, args.junit)
+    if any(r.internal for r in results):
+        return EXIT_INTERNAL
+    if errors:
+        return EXIT_INPUT
+    if args.only and results and not any(r.checks for r in results if not r.error):
+        print(f"no check id matches --only {args.only!r}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.fail_under is not None and report.total_percent(results) < args.fail_under:
+        if not args.quiet:
+            print(f"total {report.total_percent(results):.1f}% is below --fail-under {args.fail_under:g}%", file=sys.stderr)
+        return EXIT_BELOW
+    return EXIT_OK
