@@ -194,7 +194,18 @@ def load_functions(path: str | os.PathLike[str], names: Iterable[str] | None = N
 
 @lru_cache(maxsize=None)
 def _solution_namespace(assignment_id: str) -> dict[str, Any]:
-    return load_functions(get_assignment(assignment_id).solution_path)
+    path = get_assignment(assignment_id).solution_path
+    # A solution that imports from its siblings (05 does, with import_functions) finds them
+    # beside its own folder, wherever the caller's working directory is.
+    previous = os.environ.get(NOTEBOOK_DIR_ENV_VAR)
+    os.environ[NOTEBOOK_DIR_ENV_VAR] = str(path.parent)
+    try:
+        return load_functions(path)
+    finally:
+        if previous is None:
+            os.environ.pop(NOTEBOOK_DIR_ENV_VAR, None)
+        else:
+            os.environ[NOTEBOOK_DIR_ENV_VAR] = previous
 
 
 def solution_functions(assignment_id: str, names: Iterable[str] | None = None) -> dict[str, Any]:
