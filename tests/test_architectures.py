@@ -21,8 +21,7 @@ from autograder.oracles import load_oracles
 from autograder.reference import load
 from autograder.registry import checks_for, get_check
 
-from conftest import learner_from_notebook, run_checks
-from test_backprop import blank_notebook
+from conftest import assert_oracle_fixture_is_fresh, assert_test_cells_match_checks, learner_from_notebook, run_checks
 
 pytestmark = pytest.mark.architectures
 
@@ -108,14 +107,7 @@ def test_build_alexnet_loads_the_reference_weights_and_computes_the_same_functio
 
 
 def test_oracle_fixture_equals_a_fresh_torch_build() -> None:
-    fresh, stored = architectures.build_oracles(), load_oracles(ASSIGNMENT)
-    assert fresh.keys() == stored.keys()
-    for key, value in fresh.items():
-        assert value.shape == stored[key].shape and value.dtype == stored[key].dtype, key
-        if value.dtype.kind == "f":  # float64 convolutions may round differently on other CPUs
-            np.testing.assert_allclose(value, stored[key], rtol=0, atol=1e-12, err_msg=key)
-        else:
-            np.testing.assert_array_equal(value, stored[key], err_msg=key)
+    assert_oracle_fixture_is_fresh(ASSIGNMENT)
 
 
 def test_reference_predictions_reach_the_manifest_accuracy_ballpark() -> None:
@@ -134,22 +126,16 @@ def test_every_check_passes_on_the_solution_and_the_own_layers_report_is_clean(s
     assert "✓ with your own conv2d_forward" in architectures.own_layers_report(learner)
 
 
-def test_every_check_fails_on_the_blank_notebook_saying_not_implemented(tmp_path: Path) -> None:
-    learner = learner_from_notebook(blank_notebook(ASSIGNMENT, tmp_path))
+def test_every_check_fails_on_the_blank_notebook_saying_not_implemented(blank_learner: Callable[[str], InProcessLearner]) -> None:
+    learner = blank_learner(ASSIGNMENT)
     results = run_checks(learner, ASSIGNMENT)
     assert all(message and "not implemented yet" in message for message in results.values()), results
     assert "lenet5_forward cannot run yet: lenet5_forward is not implemented yet" in architectures.own_layers_report(learner)
 
 
 def test_points_total_20_and_the_notebook_has_one_locked_test_cell_per_check() -> None:
-    checks = {c.id.replace(".", "_"): c for c in checks_for(ASSIGNMENT)}
-    assert sum(c.points for c in checks.values()) == 20
-    cells = read_notebook(get_assignment(ASSIGNMENT).solution_path).test_cells()
-    assert sorted(cell.nbgrader["grade_id"] for cell in cells) == sorted(checks)
-    for cell in cells:
-        check = checks[cell.nbgrader["grade_id"]]
-        assert cell.nbgrader["locked"] and cell.nbgrader["points"] == check.points
-        assert cell.source.endswith(f'grade("{check.id}", globals())')
+    assert sum(c.points for c in checks_for(ASSIGNMENT)) == 20
+    assert_test_cells_match_checks(ASSIGNMENT)
 
 
 # ---------------------------------------------------------------------------------------------

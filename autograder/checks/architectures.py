@@ -373,28 +373,35 @@ def _as_int(value: Any) -> Any:
     return value
 
 
+def _check_network_count(learner: Learner, name: str, network: str, hints: Mapping[str, str]) -> None:
+    """``name()`` must return the oracle ``<network>.parameters``; ``hints`` maps the oracle
+    keys of wrong counts (``<network>.wrong.*``) to what that count forgot."""
+    got = _as_int(learner.call(name))
+    by_count = {_int(f"{network}.wrong.{key}"): text for key, text in hints.items()}
+    assert_equal(got, _int(f"{network}.parameters"), call=f"{name}()", hint=by_count.get(got) if isinstance(got, int) else None)
+
+
+CONV_BIAS_HINT = "the convolutions have biases too, one per output channel (check count_conv_params)."
+
+
 @check("05.alexnet_param_count.total", "alexnet_param_count gives torchvision's 61,100,840", points=2)
 def test_alexnet_param_count_total(learner: Learner) -> None:
-    got = _as_int(learner.call("alexnet_param_count"))
-    hints = {
-        _int("alexnet.wrong.no_bias"): "every convolution and linear layer has biases too.",
-        _int("alexnet.wrong.no_conv_bias"): "the convolutions have biases too, one per output channel (check count_conv_params).",
-        _int("alexnet.wrong.paper_widths"): "that is the 2012 paper's channel widths (96, 256, 384, 384, 256); this course counts torchvision's AlexNet (64, 192, 384, 256, 256).",
-        _int("alexnet.wrong.convs_only"): "that is the convolutions only; the three linear layers hold most of AlexNet's parameters.",
-    }
-    assert_equal(got, _int("alexnet.parameters"), call="alexnet_param_count()", hint=hints.get(got) if isinstance(got, int) else None)
+    _check_network_count(learner, "alexnet_param_count", "alexnet", {
+        "no_bias": "every convolution and linear layer has biases too.",
+        "no_conv_bias": CONV_BIAS_HINT,
+        "paper_widths": "that is the 2012 paper's channel widths (96, 256, 384, 384, 256); this course counts torchvision's AlexNet (64, 192, 384, 256, 256).",
+        "convs_only": "that is the convolutions only; the three linear layers hold most of AlexNet's parameters.",
+    })
 
 
 @check("05.vgg16_param_count.total", "vgg16_param_count gives torchvision's 138,357,544", points=2)
 def test_vgg16_param_count_total(learner: Learner) -> None:
-    got = _as_int(learner.call("vgg16_param_count"))
-    hints = {
-        _int("vgg16.wrong.no_bias"): "every convolution and linear layer has biases too.",
-        _int("vgg16.wrong.no_fc_bias"): "the linear layers have biases too.",
-        _int("vgg16.wrong.no_conv_bias"): "the convolutions have biases too, one per output channel (check count_conv_params).",
-        _int("vgg16.wrong.convs_only"): "that is the 13 convolutions only; add the three linear layers (512 * 7 * 7 -> 4096 -> 4096 -> 1000).",
-    }
-    assert_equal(got, _int("vgg16.parameters"), call="vgg16_param_count()", hint=hints.get(got) if isinstance(got, int) else None)
+    _check_network_count(learner, "vgg16_param_count", "vgg16", {
+        "no_bias": "every convolution and linear layer has biases too.",
+        "no_fc_bias": "the linear layers have biases too.",
+        "no_conv_bias": CONV_BIAS_HINT,
+        "convs_only": "that is the 13 convolutions only; add the three linear layers (512 * 7 * 7 -> 4096 -> 4096 -> 1000).",
+    })
 
 
 # ---------------------------------------------------------------------------------------------

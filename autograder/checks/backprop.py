@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from autograder.checks.padding_stride import Pair, as_pair, output_size
+from autograder.checks.pooling import pool_kwargs
 from autograder.compare import assert_matches, describe_call
 from autograder.learner import PROBE_FUNCTIONS, Learner, Probe, SeededRng
 from autograder.oracles import oracle
@@ -20,8 +22,6 @@ from autograder.registry import CheckFailed, check
 
 ASSIGNMENT = "04-backprop"
 NUMERIC_GRADIENT_TOLERANCE = 1e-6
-
-Pair = int | tuple[int, int]
 
 # (seed, shape) of ReLU inputs; a fifth of the entries are exactly 0.
 RELU_CASES: tuple[tuple[int, tuple[int, ...]], ...] = ((401, (4, 3, 5, 6)), (402, (7, 11)), (403, (1, 1, 3, 3)))
@@ -72,21 +72,6 @@ class _Shown:
         return self.text
 
 
-def _pair(value: Pair | None) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        return int(value[0]), int(value[1])
-    return int(value), int(value)  # type: ignore[arg-type]
-
-
-def _kwargs(stride: Pair | None, padding: Pair) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    if stride is not None:
-        kwargs["stride"] = stride
-    if padding != 0:
-        kwargs["padding"] = padding
-    return kwargs
-
-
 # ---------------------------------------------------------------------------------------------
 # Inputs: one function per layer, shared by build_oracles and the checks.
 
@@ -109,18 +94,14 @@ def softmax_inputs(seed: int, n: int, classes: int, scale: float) -> tuple[np.nd
     return logits, rng.integers(0, classes, size=n)
 
 
-def pool_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 def pool_inputs(seed: int, n: int, c: int, h: int, w: int, kernel_size: Pair, stride: Pair | None, padding: Pair) -> tuple[np.ndarray, np.ndarray]:
     """Distinct input values (no ties in any window) and an upstream gradient."""
     rng = np.random.default_rng(seed)
     x = (rng.permutation(n * c * h * w).reshape(n, c, h, w) + 0.5) / (n * c * h * w) * 4.0 - 2.0
-    kh, kw = _pair(kernel_size)
-    sh, sw = _pair(kernel_size if stride is None else stride)
-    ph, pw = _pair(padding)
-    dout = rng.standard_normal((n, c, pool_output_size(h, kh, sh, ph), pool_output_size(w, kw, sw, pw)))
+    kh, kw = as_pair(kernel_size)
+    sh, sw = as_pair(kernel_size if stride is None else stride)
+    ph, pw = as_pair(padding)
+    dout = rng.standard_normal((n, c, output_size(h, kh, ph, sh), output_size(w, kw, pw, sw)))
     return x, dout
 
 
@@ -129,9 +110,9 @@ def conv_inputs(seed: int, n: int, c: int, h: int, w: int, o: int, kh: int, kw: 
     x = rng.standard_normal((n, c, h, w))
     weight = rng.standard_normal((o, c, kh, kw))
     bias = rng.standard_normal(o)
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
-    dout = rng.standard_normal((n, o, pool_output_size(h, kh, sh, ph), pool_output_size(w, kw, sw, pw)))
+    sh, sw = as_pair(stride)
+    ph, pw = as_pair(padding)
+    dout = rng.standard_normal((n, o, output_size(h, kh, ph, sh), output_size(w, kw, pw, sw)))
     return x, weight, bias, dout
 
 
@@ -188,7 +169,7 @@ def build_oracles() -> dict[str, np.ndarray]:
         xt = tensor(x, True)
         F.avg_pool2d(xt, kernel_size, stride_, padding, count_include_pad=True).backward(tensor(dout))
         out[f"avgpool.{seed}.dx"] = numpy(xt.grad)
-        kh, kw = _pair(kernel_size)
+        kh, kw = as_pair(kernel_size)
         # Wrong answers: every element of a window gets the whole gradient (max pooling);
         # divided by the real elements only (count_include_pad=False); padding cropped from
         # the wrong side.
@@ -196,7 +177,7 @@ def build_oracles() -> dict[str, np.ndarray]:
         xt = tensor(x, True)
         F.avg_pool2d(xt, kernel_size, stride_, padding, count_include_pad=False).backward(tensor(dout))
         out[f"avgpool.{seed}.wrong_exclude_pad"] = numpy(xt.grad)
-        ph, pw = _pair(padding)
+        ph, pw = as_pair(padding)
         padded = tensor(np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))), True)
         F.avg_pool2d(padded, kernel_size, stride_).backward(tensor(dout))
         out[f"avgpool.{seed}.wrong_crop"] = numpy(padded.grad)[:, :, :h, :w]
@@ -345,7 +326,7 @@ def test_maxpool2d_backward_gradients(learner: Learner) -> None:
     for case in POOL_CASES:
         seed, _, _, _, _, kernel_size, stride, padding = case
         x, dout = pool_inputs(*case)
-        kwargs = _kwargs(stride, padding)
+        kwargs = pool_kwargs(stride, padding)
         call = describe_call("maxpool2d_backward", dout, x, kernel_size, **kwargs)
         hints = [("each window sends its gradient only to the position of its maximum, not to every element.", _oracle(f"maxpool.{seed}.wrong_all"))]
         assert_matches(learner.call("maxpool2d_backward", dout, x, kernel_size, **kwargs), _oracle(f"maxpool.{seed}.dx"),
@@ -357,10 +338,10 @@ def test_avgpool2d_backward_gradients(learner: Learner) -> None:
     for case in POOL_CASES:
         seed, n, c, h, w, kernel_size, stride, padding = case
         _, dout = pool_inputs(*case)
-        kwargs = _kwargs(stride, padding)
+        kwargs = pool_kwargs(stride, padding)
         call = describe_call("avgpool2d_backward", dout, (n, c, h, w), kernel_size, **kwargs)
         expected = _oracle(f"avgpool.{seed}.dx")
-        kh, kw = _pair(kernel_size)
+        kh, kw = as_pair(kernel_size)
         hints = [
             (f"divide each window's gradient by the window size kh * kw = {kh * kw}: the forward averaged that many values.", expected * (kh * kw)),
             ("remove the padding from both sides: the padded gradient has padding rows above and columns to the left too, so crop [ph:ph + H, pw:pw + W].",
@@ -380,7 +361,7 @@ UNROTATED_HINT = "dx is a full convolution of dout with the kernel: correlate th
 def _check_conv_case(learner: Learner, case: tuple[Any, ...]) -> None:
     seed, n, c, _, _, o, kh, kw, stride, padding = case
     x, w, b, dout = conv_inputs(*case)
-    kwargs = _kwargs(None if stride == 1 else stride, padding)
+    kwargs = pool_kwargs(None if stride == 1 else stride, padding)
     call = describe_call("conv2d_backward", dout, x, w, b, **kwargs)
     dx, dw, db = _unpack(learner.call("conv2d_backward", dout, x, w, b, **kwargs), ("dx", "dw", "db"), call)
     assert_matches(dx, _oracle(f"conv.{seed}.dx"), call=call, what="dx", hints=[(UNROTATED_HINT, _oracle(f"conv.{seed}.wrong_dx_unrotated"))])
