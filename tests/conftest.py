@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -60,7 +61,7 @@ def write_variant(assignment_id: str, replacements: Mapping[str, str], directory
 
     Each ``old -> new`` must occur in the learner code, so a variant cannot silently stop
     seeding its bug when the solution changes. The copy keeps the assignment's folder layout
-    (``directory/<assignment>/<notebook>``) and sibling solution notebooks are linked beside it,
+    (``directory/<assignment>/<notebook>``) and sibling solution notebooks are copied beside it,
     so 05 can import layers from 02-04.
     """
     assignment = get_assignment(assignment_id)
@@ -75,13 +76,16 @@ def write_variant(assignment_id: str, replacements: Mapping[str, str], directory
         for old, new in replacements.items():
             source = source.replace(old, new)
         cell["source"] = source
+    # Siblings are copied, never linked: a later variant written into the same directory must
+    # not be able to write through a link into the real solutions/.
+    for sibling in assignment.solution_path.parent.parent.iterdir():
+        copy = directory / sibling.name
+        if sibling.is_dir() and not copy.exists():
+            shutil.copytree(sibling, copy)
     target = directory / assignment.id / assignment.notebook
     target.parent.mkdir(parents=True, exist_ok=True)
+    assert not target.parent.is_symlink(), f"refusing to write a variant through a link: {target.parent}"
     target.write_text(json.dumps(data, indent=1))
-    for sibling in assignment.solution_path.parent.parent.iterdir():
-        link = directory / sibling.name
-        if sibling.is_dir() and not link.exists():
-            link.symlink_to(sibling, target_is_directory=True)
     return target
 
 
