@@ -4,7 +4,8 @@ Started as ``python -m autograder._sandbox_worker REQUEST_FD REPLY_FD`` with fil
 and 2 pointing at a pipe the parent truncates. It reads frames of :mod:`autograder.codec` from
 ``REQUEST_FD`` and answers on ``REPLY_FD``:
 
-1. ``{"op": "config", ...}``: resource limits, the guard's policy, modules to preload;
+1. ``{"op": "config", ...}``: resource limits, the guard's policy, modules to preload; an
+   ``{"event": "ready"}`` frame says when they are in place;
 2. ``{"op": "exec", "cells": [[index, source], ...]}``: run the cells, reply with the cell
    errors and the names of the callables they defined (an ``{"event": "cell"}`` frame goes out
    before each cell, so the parent knows which cell hung or crashed);
@@ -200,6 +201,111 @@ def install_guard(
     return lock
 
 
+_LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446  # all architectures
+_FS_RIGHTS = ("execute", "write_file", "read_file", "read_dir", "remove_dir", "remove_file", "make_char", "make_dir",
+              "make_reg", "make_sock", "make_fifo", "make_block", "make_sym", "refer", "truncate", "ioctl_dev")
+FS = {name: 1 << bit for bit, name in enumerate(_FS_RIGHTS)}
+
+
+def restrict_filesystem(root: str, deny_read: Iterable[str] = (), allow_read: Iterable[str] = ()) -> int:
+    """The guard's file rules, enforced by the kernel with Landlock (Linux 5.13 and later), so
+    that code writing files from C (``ndarray.tofile``, ``torch.save``, Rust) obeys them too:
+    writes only below ``root`` (and ``/dev/null``), no reading below ``deny_read`` except
+    ``allow_read``, and, where the kernel's Landlock is recent enough, no TCP and no signals
+    to other processes.
+
+    Returns:
+        The Landlock ABI version in force, or 0 where Landlock is unavailable (the audit hook
+        alone then guards).
+    """
+    if not sys.platform.startswith("linux"):
+        return 0
+    import ctypes
+    import stat
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # 1: ask the version
+    if abi < 1:
+        return 0
+    write = sum(FS[r] for r in ("write_file", "remove_dir", "remove_file", "make_char", "make_dir", "make_reg", "make_sock", "make_fifo", "make_block", "make_sym"))
+    write |= (FS["refer"] if abi >= 2 else 0) | (FS["truncate"] if abi >= 3 else 0)
+    denied = tuple(d.rstrip("/") for d in deny_read)
+    read = FS["read_file"] | FS["read_dir"] if denied else 0
+    file_rights = FS["execute"] | FS["write_file"] | FS["read_file"] | FS["truncate"] | FS["ioctl_dev"]
+
+    class RulesetAttr(ctypes.Structure):
+        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    net = 0b11 if abi >= 4 else 0  # bind and connect TCP
+    scoped = 0b11 if abi >= 6 else 0  # abstract unix sockets and signals outside this process
+    attr = RulesetAttr(write | read, net, scoped)
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    ruleset = libc.syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return 0
+
+    def allow(path: str, rights: int) -> None:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                rights &= file_rights
+            if rights:
+                libc.syscall(_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(1), ctypes.byref(PathBeneath(rights, fd)), ctypes.c_uint32(0))
+        finally:
+            os.close(fd)
+
+    def grant_reads(directory: str) -> None:
+        # read access everywhere but below the denied folders: Landlock only adds rights, so
+        # grant each sibling along the way down to a denied folder
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            return
+        for entry in entries:
+            path = entry.path if directory != "/" else "/" + entry.name
+            if entry.is_symlink() or path in denied:
+                continue  # a link is checked where it leads
+            if any(d.startswith(path + "/") for d in denied):
+                if entry.is_dir(follow_symlinks=False):
+                    grant_reads(path)
+            else:
+                allow(path, read)
+
+    try:
+        allow(root, write | read)
+        allow("/dev/null", FS["write_file"] | FS["truncate"] if abi >= 3 else FS["write_file"])
+        if denied:
+            allow("/", FS["read_dir"])  # names stay listable everywhere; contents do not
+            grant_reads("/")
+            for path in allow_read:
+                allow(path, read)
+        libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, required to restrict an unprivileged process
+        if libc.syscall(_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            return 0
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def _die_with_parent(parent_pid: int | None) -> None:
+    # an orphan stuck in a learner's infinite loop would otherwise spin forever
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)  # the parent is already gone
+
+
 def _disable_fork_exec() -> None:
     # subprocess raises its audit event in Python, then calls this C function; make a direct
     # call fail too (the lock refuses importing the module afresh).
@@ -329,6 +435,9 @@ def main(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _limit(resource.RLIMIT_AS, config.get("memory_bytes"))
     _limit(resource.RLIMIT_FSIZE, config.get("file_bytes"))
+    if config.get("cpu_seconds"):
+        resource.setrlimit(resource.RLIMIT_CPU, (config["cpu_seconds"], config["cpu_seconds"] + 5))
+    _die_with_parent(config.get("parent_pid"))
     sys.dont_write_bytecode = True
     lock = install_guard(
         root=config["root"],
@@ -340,8 +449,10 @@ def main(argv: list[str]) -> int:
     for module in config.get("preload", ()):
         __import__(module)
     _disable_fork_exec()
+    kernel_guard = restrict_filesystem(config["root"], config.get("deny_read", ()), config.get("allow_read", ())) if config.get("landlock", True) else 0
     lock()
     worker = Worker(reply_fd)
+    send(reply_fd, {"event": "ready", "kernel_guard": kernel_guard})  # the cells' time limit starts now
     while True:
         request = receive(request_fd)
         if request is None:

@@ -113,7 +113,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"no check id matches --only {args.only!r}", file=sys.stderr)
         return EXIT_INPUT
     if args.fail_under is not None and report.total_percent(results) < args.fail_under:
-        if not args.quiet:
-            print(f"total {report.total_percent(results):.1f}% is below --fail-under {args.fail_under:g}%", file=sys.stderr)
+        print(f"total {report.total_percent(results):.1f}% is below --fail-under {args.fail_under:g}%", file=sys.stderr)
         return EXIT_BELOW
     return EXIT_OK

@@ -56,7 +56,7 @@ def _not_gradable(value: Any, where: str) -> CodecError:
 
 def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.ascontiguousarray(array) if array.ndim else array, allow_pickle=False)
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
     return buffer.getvalue()
 
 
@@ -68,7 +68,7 @@ class _Encoder:
     def __init__(self) -> None:
         self.blobs: list[bytes] = []
 
-    def blob(self, array: np.ndarray, value: Any, where: str) -> int:
+    def blob(self, array: np.ndarray, where: str) -> int:
         if array.dtype.kind not in GRADABLE_DTYPE_KINDS or array.dtype.fields is not None or array.dtype.hasobject:
             raise CodecError(
                 f"an array of dtype {array.dtype}{f' (at {where})' if where else ''}, which cannot be graded; return numbers (a float or int array)"
@@ -81,9 +81,9 @@ class _Encoder:
             raise CodecError(f"a structure nested more than {MAX_DEPTH} levels deep, which cannot be graded")
         # NumPy scalars first: np.float64 is also a Python float.
         if isinstance(value, np.generic):
-            return ["scalar", self.blob(np.asarray(value), value, where)]
+            return ["scalar", self.blob(np.asarray(value), where)]
         if isinstance(value, np.ndarray):
-            return ["ndarray", self.blob(np.asarray(value), value, where)]
+            return ["ndarray", self.blob(np.asarray(value), where)]
         if value is None:
             return ["none"]
         if isinstance(value, bool):

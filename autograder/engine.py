@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from autograder.assignments import ASSIGNMENTS, Assignment
+from autograder.assignments import ASSIGNMENTS, FORBIDDEN_IN_NUMPY_ASSIGNMENTS, Assignment
 from autograder.notebook import Notebook, NotebookError, detect_assignment, read_notebook
 from autograder.paths import ORACLE_DATA_DIR, PACKAGE_DIR
 from autograder.registry import CheckFailed, get_check
@@ -129,8 +129,6 @@ def sandbox_for(
 ) -> SandboxedLearner:
     """The sandbox the course's rules call for: NumPy-only assignments forbid torch, scipy.signal
     and scipy.ndimage; 05 preloads torch and gets more memory; nobody reads the oracles."""
-    from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS
-
     limits = Limits(
         call_timeout=timeout or DEFAULT_CALL_TIMEOUT,
         exec_timeout=exec_timeout or DEFAULT_EXEC_TIMEOUT,
@@ -147,11 +145,9 @@ def sandbox_for(
     )
 
 
-def _check_marker(item: Any) -> tuple[str, float] | None:
+def _check_id(item: Any) -> str | None:
     marker = item.get_closest_marker("check")
-    if marker is None or "id" not in marker.kwargs:
-        return None
-    return str(marker.kwargs["id"]), float(marker.kwargs.get("points", 0))
+    return str(marker.kwargs["id"]) if marker is not None and "id" in marker.kwargs else None
 
 
 def _describe_failure(exc: BaseException) -> tuple[str, str]:
@@ -204,11 +200,10 @@ class GradingPlugin:
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
         selected, deselected = [], []
         for item in items:
-            marked = _check_marker(item)
-            if marked is None:
+            check_id = _check_id(item)
+            if check_id is None:
                 selected.append(item)
                 continue
-            check_id = marked[0]
             wanted = check_id.split(".", 1)[0] == self.assignment.number and (self.only is None or fnmatch.fnmatchcase(check_id, self.only))
             (selected if wanted else deselected).append(item)
             if wanted:
@@ -236,7 +231,7 @@ class GradingPlugin:
             self._outcomes[report.nodeid] = (*outcome, report.duration)
 
     def pytest_collection_finish(self, session: Any) -> None:
-        self._check_ids = {item.nodeid: _check_marker(item)[0] for item in session.items if item.nodeid in self.order}
+        self._check_ids = {item.nodeid: _check_id(item) for item in session.items if item.nodeid in self.order}
 
     def check_results(self) -> list[CheckResult]:
         """Results in definition order; a selected check that never reported counts as an error."""
@@ -282,6 +277,8 @@ def run_checks(learner: Any, assignment: Assignment, *, only: str | None = None)
 
     plugin = GradingPlugin(learner, assignment, only)
     code = pytest.main(_pytest_args(assignment), plugins=[plugin, plugin.fixture_plugin()])
+    if code == pytest.ExitCode.INTERRUPTED:
+        raise KeyboardInterrupt
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise GradingError(f"pytest could not run the checks of {assignment.id} (exit code {int(code)}); run `make test` to diagnose.")
     return plugin.check_results()

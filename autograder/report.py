@@ -61,7 +61,7 @@ def print_report(results: Sequence[NotebookResult], *, quiet: bool = False, verb
         color = "bold green" if result.score == result.max_score else "bold yellow"
         total = Text(f"{_points(result.score)}/{_points(result.max_score)} points", style=color)
         if quiet:
-            console.print(Text.assemble((result.assignment, "bold"), "  ", total, f"  {result.path}"))
+            console.print(Text.assemble((result.assignment, "bold"), "  ", total, f"  {result.path}"), soft_wrap=True)
             continue
         console.print()
         console.rule(Text.assemble((result.assignment, "bold"), f"  {result.path}"), align="left")

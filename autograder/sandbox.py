@@ -9,7 +9,9 @@ reads and truncates, so nothing the learner prints can reach the protocol or the
 Limits: a wall-clock timeout per call and one for executing the cells (the child's whole
 process group is killed), an address-space cap (``RLIMIT_AS``), a file-size cap, no core
 dumps, and the audit hook of :func:`autograder._sandbox_worker.install_guard` (no network, no
-processes, no writes outside the working directory, no forbidden imports). A crash, timeout or
+processes, no writes outside the working directory, no forbidden imports). On Linux with
+Landlock, the kernel enforces the file rules too
+(:func:`autograder._sandbox_worker.restrict_filesystem`), which also stops C code. A crash, timeout or
 ``os._exit`` fails the call in progress only; the next call starts a fresh child and runs the
 cells again. A cell that hangs or ends the process while the cells run is skipped from then on.
 
@@ -58,20 +60,26 @@ class Limits:
 
     Attributes:
         call_timeout: seconds per call of a learner function (wall clock).
-        exec_timeout: seconds to execute the notebook's cells (wall clock).
+        exec_timeout: seconds to execute the notebook's cells (wall clock), counted from the
+            moment the child is ready.
+        startup_timeout: seconds for the child to import what it needs (torch takes a few).
         memory_bytes: address-space cap of the child (``RLIMIT_AS``); importing torch alone
             maps about 0.8 GiB.
         file_bytes: largest file the child may write in its working directory.
         output_bytes: how much of the child's stdout/stderr is kept (start and end).
         reply_bytes: largest reply accepted from the child.
+        cpu_seconds: CPU time of one child over all its calls (``RLIMIT_CPU``), a backstop for
+            a child orphaned where the kernel cannot kill it with its parent.
     """
 
     call_timeout: float = 10.0
     exec_timeout: float = 60.0
+    startup_timeout: float = 120.0
     memory_bytes: int = 2 * GIB
     file_bytes: int = 64 * MIB
     output_bytes: int = 16 * 1024
     reply_bytes: int = 64 * MIB
+    cpu_seconds: int = 600
 
     def __post_init__(self) -> None:
         if self.call_timeout <= 0 or self.exec_timeout <= 0:
@@ -148,14 +156,22 @@ def _describe_exit(returncode: int | None, killed_by_us: bool) -> str:
     return f"exit code {returncode}, e.g. from os._exit"
 
 
+_INCOMPLETE = object()
+
+
 class _Child:
     """One worker process and its pipes."""
 
-    def __init__(self, config: dict[str, Any], env: dict[str, str], output: _Output, reply_bytes: int) -> None:
+    def __init__(self, config: dict[str, Any], env: dict[str, str], output: _Output, limits: Limits) -> None:
         self.root = os.path.realpath(tempfile.mkdtemp(prefix="autograder-"))
         os.mkdir(os.path.join(self.root, "tmp"))
         self.output = output
-        self.reply_bytes = reply_bytes
+        self.reply_bytes = limits.reply_bytes
+        self.exec_timeout = limits.exec_timeout
+        self.startup_timeout = limits.startup_timeout
+        self.started_at = time.monotonic()
+        self.ready_at: float | None = None
+        self.kernel_guard = 0
         self.current_cell: int | None = None
         self.cells_started = False
         self.forbidden: list[str] = []
@@ -220,21 +236,26 @@ class _Child:
                 self.selector.unregister(self.request_fd)
             self._writing = wants_write
 
-    def _next_frame(self) -> Any | None:
+    def _next_frame(self) -> Any:
+        """The next whole frame's value, or :data:`_INCOMPLETE`."""
         if len(self._inbox) < codec.PREFIX_BYTES:
-            return None
+            return _INCOMPLETE
         length = codec.frame_length(bytes(self._inbox[: codec.PREFIX_BYTES]))
         if length > self.reply_bytes:
             raise codec.CodecError(f"a reply of {length} bytes, larger than the {self.reply_bytes >> 20} MiB limit")
         end = codec.PREFIX_BYTES + length
         if len(self._inbox) < end:
-            return None
+            return _INCOMPLETE
         payload = bytes(self._inbox[codec.PREFIX_BYTES : end])
         del self._inbox[:end]
         return codec.decode_payload(payload)
 
-    def receive(self, deadline: float) -> dict[str, Any]:
+    def receive(self, deadline: float | None) -> dict[str, Any]:
         """The next reply (events are recorded on the way).
+
+        Args:
+            deadline: a ``time.monotonic()`` value; ``None`` for the cells' deadline, which
+                starts when the child is ready (imports done) and lasts ``exec_timeout``.
 
         Raises:
             _Timeout: the deadline passed.
@@ -243,7 +264,7 @@ class _Child:
         """
         while True:
             value = self._next_frame()
-            if value is not None:
+            if value is not _INCOMPLETE:
                 if not isinstance(value, dict):
                     raise codec.CodecError("a reply that is not a dict")
                 event = value.get("event")
@@ -251,12 +272,20 @@ class _Child:
                     index = value.get("index")
                     self.current_cell = index if type(index) is int else None
                     self.cells_started = True
+                elif event == "ready":
+                    self.ready_at = time.monotonic()
+                    self.kernel_guard = value.get("kernel_guard") if type(value.get("kernel_guard")) is int else 0
                 elif event == "forbidden":
                     self.forbidden.append(str(value.get("module")))
                 else:
                     return value
                 continue
-            remaining = deadline - time.monotonic()
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+            elif self.ready_at is None:
+                remaining = self.started_at + self.startup_timeout - time.monotonic()
+            else:
+                remaining = self.ready_at + self.exec_timeout - time.monotonic()
             if remaining <= 0:
                 raise _Timeout()
             for key, _ in self.selector.select(remaining):
@@ -271,7 +300,7 @@ class _Child:
                 else:
                     data = self._read(self.reply_fd)
                     if data == b"":
-                        raise _Died(self.stop())
+                        raise _Died(self.stop(grace=1.0))
                     if data:
                         self._inbox += data
 
@@ -285,15 +314,25 @@ class _Child:
         except OSError:
             return b""
 
-    def stop(self) -> str:
-        """Kill the process group, collect the last output, and describe how the child ended."""
-        if not self.killed:
+    def stop(self, grace: float = 0.0) -> str:
+        """Kill the process group, collect the last output, and describe how the child ended.
+
+        Args:
+            grace: seconds to let a child that is ending by itself finish first (so its exit
+                status, not our SIGKILL, says how it ended).
+        """
+        if grace:
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        killed_by_us = self.process.poll() is None
+        if killed_by_us and not self.killed:  # only while unreaped: a reaped pid may be reused
             self.killed = True
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        killed_by_us = self.process.poll() is None
         try:
             returncode = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -312,14 +351,7 @@ class _Child:
             self.output.feed(data)
 
     def close(self) -> None:
-        """End the child (politely first: closing its request pipe) and remove its directory."""
-        if self.process.poll() is None and not self.killed:
-            try:
-                os.close(self.request_fd)
-                self.request_fd = -1
-                self.process.wait(timeout=0.5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+        """End the child and remove its working directory."""
         self.stop()
         self.selector.close()
         for fd in (self.request_fd, self.reply_fd, self.output_fd):
@@ -344,6 +376,8 @@ class SandboxedLearner:
         deny_read: directories the learner code may not read ...
         allow_read: ... except these subdirectories.
         notebook_dir: ``$AUTOGRADER_NOTEBOOK_DIR`` in the child; the notebook's folder by default.
+        kernel_guard: also have the kernel enforce the file rules with Landlock where Linux
+            offers it (code in C bypasses audit hooks).
     """
 
     def __init__(
@@ -357,6 +391,7 @@ class SandboxedLearner:
         deny_read: Iterable[str | os.PathLike[str]] = (),
         allow_read: Iterable[str | os.PathLike[str]] = (),
         notebook_dir: str | os.PathLike[str] | None = None,
+        kernel_guard: bool = True,
     ) -> None:
         self.notebook = notebook
         self.limits = limits
@@ -366,11 +401,14 @@ class SandboxedLearner:
         self._config = {
             "op": "config",
             "memory_bytes": limits.memory_bytes,
+            "cpu_seconds": limits.cpu_seconds,
+            "parent_pid": os.getpid(),
             "file_bytes": limits.file_bytes,
             "forbidden_modules": list(self.forbidden_modules),
             "preload": list(preload),
             "deny_read": [os.path.realpath(p) for p in deny_read],
             "allow_read": [os.path.realpath(p) for p in allow_read],
+            "landlock": kernel_guard,
         }
         folder = Path(notebook_dir) if notebook_dir is not None else Path(notebook.path).parent
         self._env = self._child_env(folder.resolve())
@@ -381,7 +419,7 @@ class SandboxedLearner:
         self._setup_forbidden: list[str] = []
         self._callables: frozenset[str] = frozenset()
         self._broken: str | None = None
-        self._deadline = 0.0
+        self._kernel_guard = 0
 
     @staticmethod
     def _child_env(notebook_dir: Path) -> dict[str, str]:
@@ -403,10 +441,9 @@ class SandboxedLearner:
     def start(self) -> "SandboxedLearner":
         """Start the child and let it execute the cells while the caller does other work."""
         if self._child is None and self._broken is None:
-            self._child = _Child(self._config, self._env, self._output, self.limits.reply_bytes)
+            self._child = _Child(self._config, self._env, self._output, self.limits)
             cells = [[i, s] for i, s in self._cells if i not in self._skipped]
             self._child.send({"op": "exec", "cells": cells, "filename": Path(self.notebook.path).name})
-            self._deadline = time.monotonic() + self.limits.exec_timeout
         return self
 
     def close(self) -> None:
@@ -440,7 +477,7 @@ class SandboxedLearner:
             if child.ready:
                 return child
             try:
-                reply = child.receive(self._deadline)
+                reply = child.receive(None)
                 errors = reply.get("errors")
                 callables = reply.get("callables")
                 if reply.get("status") != "done" or not _strings(errors) or not _strings(callables):
@@ -451,7 +488,8 @@ class SandboxedLearner:
                 if isinstance(failure, _Died):
                     how = failure.how
                 if not started:
-                    raise SandboxError(f"the sandbox process did not start ({how}): {self.output_tail()}")
+                    reason = f"within {self.limits.startup_timeout:g} s" if isinstance(failure, _Timeout) else f"({how})"
+                    raise SandboxError(f"the sandbox process did not start {reason}: {self.output_tail() or 'no output'}")
                 if cell is None:
                     self._broken = f"your notebook's code stops the Python process after its cells ran ({how})"
                     break
@@ -461,6 +499,7 @@ class SandboxedLearner:
                     self._skipped[cell] = f"cell {cell}: ended the Python process ({how}); skipped when grading"
                 continue
             child.ready = True
+            self._kernel_guard = child.kernel_guard
             self._callables = frozenset(callables)
             if self._cell_errors is None:
                 self._cell_errors = sorted(list(self._skipped.values()) + list(errors), key=_cell_number)
@@ -488,6 +527,12 @@ class SandboxedLearner:
         """Forbidden modules the cells tried to import (prefixes, e.g. ``["torch"]``)."""
         self.cell_errors  # noqa: B018 - make sure the cells ran
         return sorted({self._prefix(m) for m in self._setup_forbidden})
+
+    @property
+    def kernel_guard(self) -> int:
+        """The Landlock ABI enforcing the file rules in the kernel, or 0 (audit hook only)."""
+        self.cell_errors  # noqa: B018 - make sure a child has started
+        return self._kernel_guard
 
     @property
     def output(self) -> str:

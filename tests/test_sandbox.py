@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 from autograder import codec
 from autograder.learner import InProcessLearner, LearnerError, Probe, SeededRng
 from autograder.notebook import execute_cells
-from autograder.sandbox import GIB, MIB, Limits, SandboxedLearner
+from autograder.sandbox import GIB, MIB, Limits, SandboxedLearner, SandboxError
 
 from hostile import synthetic
 
@@ -101,6 +103,7 @@ def test_codec_keeps_numpy_scalar_types(scalar):
         (np.array(["a"]), "dtype <U1, which cannot be graded"),
         ({1: 2}, "a dict with a int key"),
         ([1, lambda: 0], "(at [1])"),
+        (type("Tensor", (), {"__module__": "torch"})(), "a torch.Tensor, which cannot be graded; return a NumPy array"),
     ],
 )
 def test_codec_rejects_what_cannot_be_graded_with_a_clear_message(value, words):
@@ -351,6 +354,26 @@ def test_deny_read_hides_a_folder_but_allow_read_reopens_part_of_it(sandbox, tmp
         learner.call("read", "other.txt")
 
 
+def test_the_kernel_enforces_the_file_rules_where_c_code_bypasses_the_audit_hook(sandbox, tmp_path):
+    secret = tmp_path / "hidden" / "secret.db"
+    secret.parent.mkdir()
+    with sqlite3.connect(secret) as database:
+        database.execute("create table t(x)")
+    sqlite_uri = "sqlite3.connect('file:{}?mode={}', uri=True).execute('{}')"  # the hook sees a relative 'file:...' path
+    learner = sandbox([
+        "import sqlite3",
+        "def write():\n    " + sqlite_uri.format(tmp_path / "made.db", "rwc", "create table t(x)"),
+        "def read():\n    " + sqlite_uri.format(secret, "ro", "select 1"),
+    ], deny_read=[secret.parent])
+    if not learner.kernel_guard:
+        pytest.skip("this kernel offers no Landlock; the audit hook alone guards")
+    with pytest.raises(LearnerError, match="unable to open database file"):
+        learner.call("write")
+    assert not (tmp_path / "made.db").exists()
+    with pytest.raises(LearnerError, match="unable to open database file"):
+        learner.call("read")
+
+
 @pytest.mark.parametrize(
     "importer",
     [
@@ -383,16 +406,6 @@ def test_patching_numpy_in_the_child_does_not_reach_the_parent(sandbox):
     assert np.allclose(0, 1) is False and autograder.compare.assert_matches.__module__ == "autograder.compare"
 
 
-@pytest.mark.slow
-def test_torch_is_preloaded_for_assignments_that_allow_it(sandbox):
-    cells = ["import torch\ndef net():\n    return torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU())", "def tensor():\n    return torch.zeros(2)"]
-    learner = sandbox(cells, preload=("torch",), limits=Limits(call_timeout=10, exec_timeout=30, memory_bytes=4 * GIB))
-    summary = learner.call_and_summarize("net", input_shape=(1, 1, 5, 5))
-    assert summary == {"type": "Sequential", "is_module": True, "parameters": 20, "layers": ["Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1))", "ReLU()"], "output_shape": (1, 2, 3, 3)}
-    with pytest.raises(LearnerError, match="tensor returned a torch.Tensor, which cannot be graded; return a NumPy array"):
-        learner.call("tensor")
-
-
 def test_limits_reject_nonsense():
     with pytest.raises(ValueError):
         Limits(call_timeout=0)
@@ -404,3 +417,31 @@ def test_the_worker_imports_no_pytest_and_no_torch(sandbox):
     learner = sandbox(["import sys\ndef loaded():\n    return sorted(m for m in ('pytest', 'torch', 'scipy') if m in sys.modules)"])
     assert learner.call("loaded") == []
     assert sys.modules.get("autograder._sandbox_worker") is None  # the parent never imports it
+
+
+def test_a_child_that_cannot_start_is_the_graders_error_not_the_learners():
+    learner = SandboxedLearner(synthetic(["x = 1"]), limits=FAST, preload=("no_such_module_here",))
+    with pytest.raises(SandboxError, match="the sandbox process did not start .*No module named 'no_such_module_here'"):
+        learner.has("x")
+    learner.close()
+
+
+def test_a_child_dies_with_its_parent(tmp_path):
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); from hostile import synthetic; "
+        "from autograder.sandbox import SandboxedLearner; "
+        "learner = SandboxedLearner(synthetic(['import os\\ndef pid():\\n    return os.getpid()', 'def spin():\\n    while True: pass'])); "
+        "print(learner.call('pid'), flush=True); learner._request('spin', {'op': 'call', 'name': 'spin', 'args': (), 'kwargs': {}})"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, 9)
+    pytest.fail("the sandboxed child outlived its parent")
