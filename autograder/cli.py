@@ -11,6 +11,7 @@ itself failed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Callable, NoReturn, Sequence
@@ -90,6 +91,9 @@ def _run(args: argparse.Namespace) -> int:
         if not args.quiet and args.csv != "-":
             report.print_report(results, quiet=True)
     else:
+        if not args.paths and not os.path.isdir("exercises"):
+            print("exercises/ does not exist here: pass a notebook or a folder, or run `make exercises` in the course repository.", file=sys.stderr)
+            return EXIT_INPUT
         notebooks, errors, notes = engine.find_notebooks(args.paths or ["exercises"])
         for line in notes:
             print(line, file=sys.stderr)

@@ -374,20 +374,26 @@ def test_the_kernel_enforces_the_file_rules_where_c_code_bypasses_the_audit_hook
         learner.call("read")
 
 
-@pytest.mark.parametrize(
-    "importer",
-    [
-        "import torch",
-        "from scipy import signal",
-        "import importlib\n    importlib.import_module('scipy.ndimage')",
-        "try:\n        import torch\n    except ImportError:\n        pass",
-    ],
-)
-def test_forbidden_imports_are_refused_and_fail_the_call_that_touched_them(sandbox, importer):
-    learner = sandbox([f"def sneaky():\n    {importer}\n    return 1", "def fine():\n    return 2"], forbidden_modules=("torch", "scipy.signal", "scipy.ndimage"), forbidden_rule="is not allowed in this test")
-    with pytest.raises(LearnerError, match=r"sneaky uses (torch|scipy\.signal|scipy\.ndimage), which is not allowed in this test\."):
-        learner.call("sneaky")
-    assert learner.call("fine") == 2
+IMPORTERS = [
+    "import torch",
+    "from scipy import signal",
+    "import importlib\n    importlib.import_module('scipy.ndimage')",
+    "try:\n        import torch\n    except ImportError:\n        pass",
+]
+
+
+@pytest.fixture(scope="module")
+def importers():
+    cells = [f"def sneaky_{i}():\n    {importer}\n    return 1" for i, importer in enumerate(IMPORTERS)] + ["def fine():\n    return 2"]
+    with SandboxedLearner(synthetic(cells), limits=FAST, forbidden_modules=("torch", "scipy.signal", "scipy.ndimage"), forbidden_rule="is not allowed in this test") as learner:
+        yield learner
+
+
+@pytest.mark.parametrize("index", range(len(IMPORTERS)), ids=IMPORTERS)
+def test_forbidden_imports_are_refused_and_fail_the_call_that_touched_them(importers, index):
+    with pytest.raises(LearnerError, match=rf"sneaky_{index} uses (torch|scipy\.signal|scipy\.ndimage), which is not allowed in this test\."):
+        importers.call(f"sneaky_{index}")
+    assert importers.call("fine") == 2
 
 
 def test_a_forbidden_import_in_a_cell_is_reported_with_the_cells_errors(sandbox):
