@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 
 from autograder import codec
 from autograder.learner import POSTPROCESSORS, describe_exception, describe_missing, resolve_markers
-from autograder.notebook import Cell, execute_cells
+from autograder.notebook import Cell, execute_cells, solution_functions
 
 NETWORK_EVENTS = frozenset({
     "socket.__new__", "socket.bind", "socket.connect", "socket.getaddrinfo", "socket.gethostbyaddr",
@@ -341,7 +341,8 @@ def receive(fd: int) -> Any:
 
 
 def send(fd: int, value: Any) -> None:
-    data = memoryview(codec.encode(value))
+    """Write one frame (``value`` itself, or bytes already encoded)."""
+    data = memoryview(value if isinstance(value, bytes) else codec.encode(value))
     while data:
         data = data[os.write(fd, data) :]
 
@@ -376,24 +377,20 @@ class Worker:
 
     def call(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request["name"]
-        func = self.namespace.get(name)
-        if not callable(func):
-            return {"status": "error", "message": describe_missing(name)}
-        saved: dict[str, Any] = {}
         replacements = request.get("replacements") or {}
+        saved = {key: self.namespace.get(key, _MISSING) for key in replacements}
         try:
-            if replacements:
-                from autograder.notebook import solution_functions
-
-                saved = {key: self.namespace.get(key, _MISSING) for key in replacements}
+            try:
                 for assignment_id in set(replacements.values()):
                     wanted = [fn for fn, a in replacements.items() if a == assignment_id]
                     self.namespace.update(solution_functions(assignment_id, wanted))
-                func = self.namespace[name]
-            args = resolve_markers(request["args"])
-            kwargs = resolve_markers(request["kwargs"])
+            except Exception as exc:  # noqa: BLE001 - the course's side, reported as such
+                return {"status": "error", "message": f"cannot swap in the course's solution for {name}: {exc}"}
+            func = self.namespace.get(name)
+            if not callable(func):
+                return {"status": "error", "message": describe_missing(name)}
             try:
-                value = func(*args, **kwargs)
+                value = func(*resolve_markers(request["args"]), **resolve_markers(request["kwargs"]))
                 postprocess = request.get("postprocess")
                 if postprocess:
                     value = POSTPROCESSORS[postprocess](value, **request.get("post_kwargs", {}))
@@ -406,15 +403,21 @@ class Worker:
                     self.namespace.pop(key, None)
                 else:
                     self.namespace[key] = old
-        if request.get("discard"):
-            return {"status": "ok", "value": None}
+        return {"status": "ok", "value": None if request.get("discard") else value}
+
+
+def reply_frame(reply: dict[str, Any], name: str) -> bytes:
+    """The encoded reply; a value the wire cannot carry becomes an error reply."""
+    try:
+        return codec.encode(reply)
+    except codec.CodecError:
         try:
-            codec.encode(value)
+            codec.encode(reply.get("value"))  # again, for a message that names the value's parts
         except codec.CodecError as exc:
-            return {"status": "error", "message": f"{name} returned {exc}."}
-        except BaseException as exc:  # noqa: BLE001 - a hostile value must not kill the worker
-            return {"status": "error", "message": f"{name} returned a value that cannot be sent ({type(exc).__name__})."}
-        return {"status": "ok", "value": value}
+            return codec.encode({"status": "error", "message": f"{name} returned {exc}."})
+        return codec.encode({"status": "error", "message": f"the reply of {name} cannot be sent."})
+    except BaseException as exc:  # noqa: BLE001 - a hostile value must not kill the worker
+        return codec.encode({"status": "error", "message": f"{name} returned a value that cannot be sent ({type(exc).__name__})."})
 
 
 _MISSING = object()
@@ -460,7 +463,7 @@ def main(argv: list[str]) -> int:
         if request.get("op") == "exec":
             reply = worker.exec_cells(request["cells"], request.get("filename", "notebook"))
         elif request.get("op") == "call":
-            reply = worker.call(request)
+            reply = reply_frame(worker.call(request), request["name"])
         else:
             reply = {"status": "error", "message": f"unknown request {request.get('op')!r}"}
         send(reply_fd, reply)
