@@ -1,0 +1,218 @@
+"""The website: a clean `jupyter-book build -W --all` into a temporary folder, then its HTML.
+
+The build runs once per test process (`build_book_once`); tests/test_browser.py reuses it, and
+both modules sit in one xdist group so `make test` builds the book once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+from autograder import site_assets
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_TIMEOUT_S = 900
+CDN_HOSTS = ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "unpkg.com/@jupyter-widgets", "unpkg.com/mathjax")
+
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
+
+
+@dataclass(frozen=True)
+class BuiltBook:
+    """A finished build: its HTML folder, the build's output and how long it took."""
+
+    html: Path
+    log: str
+    seconds: float
+    local_assets: bool
+
+
+_BUILT: BuiltBook | str | None = None  # the build, or why it failed
+
+
+def toc_pages() -> list[str]:
+    """The page names of _toc.yml in reading order, e.g. ``["book/intro", ...]``."""
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [toc["root"]]
+    for entry in toc.get("chapters", []) + [c for part in toc.get("parts", []) for c in part["chapters"]]:
+        pages.append(entry["file"])
+    return [str(Path(p).with_suffix("")) for p in pages]
+
+
+def is_notebook(page: str) -> bool:
+    """Whether a page's source has code cells (and so executed outputs)."""
+    return "{code-cell}" in (REPO_ROOT / f"{page}.md").read_text(encoding="utf-8")
+
+
+def build_book_once(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
+    """Copy the site assets (npm when needed, as `make book` does) and build the whole book
+    from clean into a temporary folder; the developer's _build/ is left alone."""
+    global _BUILT
+    if isinstance(_BUILT, str):
+        pytest.fail(_BUILT)
+    if _BUILT is None:
+        print(site_assets.ensure_assets())
+        out = tmp_path_factory.mktemp("book")
+        command = [str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "--keep-going", "--all", "--path-output", str(out), str(REPO_ROOT)]
+        start = time.monotonic()
+        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        seconds = time.monotonic() - start
+        log = result.stdout + result.stderr
+        if result.returncode != 0:
+            problems = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line or "Error" in line]
+            _BUILT = f"jupyter-book build failed (exit {result.returncode}) after {seconds:.0f} s:\n" + "\n".join(problems[-30:] or log.splitlines()[-30:])
+            pytest.fail(_BUILT)
+        local = site_assets.local_copies_present()
+        _BUILT = BuiltBook(html=out / "_build" / "html", log=log, seconds=seconds, local_assets=local)
+    return _BUILT
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
+    return build_book_once(tmp_path_factory)
+
+
+def page_html(book: BuiltBook, page: str) -> BeautifulSoup:
+    return BeautifulSoup((book.html / f"{page}.html").read_text(encoding="utf-8"), "html.parser")
+
+
+# ---------------------------------------------------------------- the built site (slow)
+
+
+@pytest.mark.slow
+def test_book_builds_from_clean_with_warnings_as_errors(built_book: BuiltBook) -> None:
+    assert (built_book.html / "index.html").is_file()
+    print(f"clean build: {built_book.seconds:.0f} s")
+
+
+@pytest.mark.slow
+def test_every_toc_page_is_built(built_book: BuiltBook) -> None:
+    missing = [p for p in toc_pages() if not (built_book.html / f"{p}.html").is_file()]
+    assert not missing, f"pages in _toc.yml without HTML: {missing}"
+
+
+@pytest.mark.slow
+def test_every_notebook_page_shows_executed_outputs(built_book: BuiltBook) -> None:
+    for page in filter(is_notebook, toc_pages()):
+        outputs = page_html(built_book, page).select("div.cell_output")
+        assert outputs, f"{page}: no executed output in the HTML; was the chapter executed?"
+
+
+@pytest.mark.slow
+def test_pages_that_plot_show_their_figures(built_book: BuiltBook) -> None:
+    for page in filter(is_notebook, toc_pages()):
+        if "matplotlib" not in (REPO_ROOT / f"{page}.md").read_text(encoding="utf-8"):
+            continue
+        images = page_html(built_book, page).select("div.cell_output img")
+        assert images, f"{page} imports matplotlib but shows no figure"
+
+
+@pytest.mark.slow
+def test_no_cell_raised_an_error(built_book: BuiltBook) -> None:
+    for page in toc_pages():
+        soup = page_html(built_book, page)
+        errors = soup.select("div.output.error, div.output.traceback, .output_error")
+        text = soup.get_text()
+        assert not errors and "Traceback (most recent call last)" not in text, f"{page}: a cell raised; see the page"
+    reports = list((built_book.html / "reports").rglob("*.log")) if (built_book.html / "reports").exists() else []
+    assert not reports, f"myst-nb saved tracebacks: {[str(r.relative_to(built_book.html)) for r in reports]}"
+
+
+@pytest.mark.slow
+def test_figures_have_alt_text_and_captions(built_book: BuiltBook) -> None:
+    for page in toc_pages():
+        for figure in page_html(built_book, page).select("figure"):
+            label = figure.get("id", "a figure")
+            assert figure.select("figcaption"), f"{page}: {label} has no caption"
+            for img in figure.select("img"):
+                assert (img.get("alt") or "").strip(), f"{page}: {label} has an image without alt text"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", ["book/convolution", "book/padding_stride"])
+def test_chapters_have_math(built_book: BuiltBook, page: str) -> None:
+    soup = page_html(built_book, page)
+    assert len(soup.select(".math")) >= 5, f"{page}: expected display and inline math"
+    assert any("mathjax" in (s.get("src") or "").lower() for s in soup.select("script")), f"{page}: MathJax is not loaded"
+
+
+@pytest.mark.slow
+def test_padding_page_embeds_the_explorer_widget_state(built_book: BuiltBook) -> None:
+    soup = page_html(built_book, "book/padding_stride")
+    state = soup.select('script[type="application/vnd.jupyter.widget-state+json"]')
+    views = soup.select('script[type="application/vnd.jupyter.widget-view+json"]')
+    assert state and views, "no embedded widget state or view: did myst-nb execute the explorer?"
+    models = json.loads(state[0].string or "{}")["state"].values()
+    sliders = [m["state"]["description"] for m in models if m["model_name"] == "IntSliderModel"]
+    assert sliders == ["W input", "K kernel", "P padding", "S stride", "D dilation"], f"the explorer's sliders: {sliders}"
+    outputs = [m["state"].get("outputs", []) for m in models if m["model_name"] == "OutputModel"]
+    images = [o for out in outputs for o in out if "image/png" in o.get("data", {})]
+    assert images, "the explorer's figure was not captured in the Output widget's state"
+
+
+@pytest.mark.slow
+def test_mathjax_and_widgets_load_from_local_copies(built_book: BuiltBook) -> None:
+    if not built_book.local_assets:
+        pytest.skip("no local copies of MathJax and the widget manager (npm unavailable); the site uses the CDNs")
+    for page in toc_pages():
+        html = (built_book.html / f"{page}.html").read_text(encoding="utf-8")
+        assert not [h for h in CDN_HOSTS if h in html], f"{page} still refers to a CDN"
+        for script in BeautifulSoup(html, "html.parser").select("script[src]"):
+            assert "://" not in script["src"], f"{page} loads {script['src']} from the internet"
+    padding = page_html(built_book, "book/padding_stride")
+    sources = [s["src"].split("?")[0] for s in padding.select("script[src]")]
+    for wanted in ("vendor/mathjax/tex-mml-chtml.js", "vendor/requirejs/require.js", "vendor/html-manager/embed-amd.js"):
+        assert any(src.endswith(wanted) for src in sources), f"{wanted} is not loaded by the padding page"
+        assert (built_book.html / "_static" / wanted).is_file(), f"_static/{wanted} was not copied into the site"
+
+
+# ---------------------------------------------------------------- site assets (fast)
+
+
+def fake_sphinx_app(confdir: Path, mathjax_path: str, widgets_js: dict[str, dict[str, str]]) -> SimpleNamespace:
+    config = SimpleNamespace(html_static_path=["static"], mathjax_path=mathjax_path, nb_ipywidgets_js=dict(widgets_js))
+    return SimpleNamespace(confdir=str(confdir), config=config)
+
+
+def test_site_assets_keep_local_paths_when_the_files_exist(tmp_path: Path) -> None:
+    for name in ("mj/tex.js", "req.js", "embed.js"):
+        (tmp_path / "static" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "static" / name).write_text("//")
+    app = fake_sphinx_app(tmp_path, "mj/tex.js", {"req.js": {}, "embed.js": {}})
+    site_assets._use_cdn_for_missing(app, app.config)
+    assert app.config.mathjax_path == "mj/tex.js"
+    assert list(app.config.nb_ipywidgets_js) == ["req.js", "embed.js"]
+
+
+def test_site_assets_fall_back_to_the_cdns_when_the_files_are_missing(tmp_path: Path) -> None:
+    from myst_nb.core.config import ipywidgets_js_factory
+    from sphinx.ext.mathjax import MATHJAX_URL
+
+    app = fake_sphinx_app(tmp_path, "mj/tex.js", {"req.js": {}, "embed.js": {}})
+    site_assets._use_cdn_for_missing(app, app.config)
+    assert app.config.mathjax_path == MATHJAX_URL
+    assert app.config.nb_ipywidgets_js == ipywidgets_js_factory()
+
+
+def test_site_assets_without_npm_report_the_cdn_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "package.json").write_text((REPO_ROOT / "package.json").read_text())
+    monkeypatch.setattr(site_assets.shutil, "which", lambda name: None)
+    message = site_assets.ensure_assets(root=tmp_path, vendor_dir=tmp_path / "vendor")
+    assert "npm not found" in message and "CDN" in message
+    assert not (tmp_path / "vendor").exists()
+
+
+def test_site_assets_are_pinned_for_every_copied_package() -> None:
+    pinned = site_assets.pinned_versions()
+    assert sorted(pinned) == sorted(a.package for a in site_assets.ASSETS)
