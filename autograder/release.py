@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from unittest import mock
 
 from autograder.assignments import ASSIGNMENTS, get_assignment
 from autograder.paths import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
@@ -76,31 +77,34 @@ def read_normalized(path: Path) -> dict[str, Any]:
     return normalize_notebook(json.loads(path.read_text(encoding="utf-8")))
 
 
-@contextmanager
-def _venv_scripts_on_path() -> Iterator[None]:
-    # nbgrader's Gradebook runs the `alembic` script when it creates a database; it sits beside
-    # this interpreter, which is not on PATH when the venv's python is run without activating it.
-    scripts = str(Path(sys.executable).parent)
-    previous = os.environ.get("PATH", "")
-    os.environ["PATH"] = scripts + os.pathsep + previous
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = previous
+def _alembic_head() -> str:
+    """The schema revision nbgrader stamps on a new gradebook, read in process."""
+    import nbgrader
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(Path(nbgrader.__file__).parent / "alembic")).get_current_head() or ""
 
 
 @lru_cache(maxsize=None)
 def _empty_gradebook() -> Path:
-    """An empty gradebook made by nbgrader, once per process: creating one runs `alembic` in a
-    subprocess (seconds), so each release starts from a copy instead."""
+    """An empty gradebook made by nbgrader, once per process. nbgrader asks a subprocess,
+    `alembic heads`, for the schema revision (seconds, and only when the venv is on PATH); the
+    same answer is read in process instead."""
+    import nbgrader.api
     from nbgrader.api import Gradebook
 
     folder = Path(tempfile.mkdtemp(prefix="cnn-course-gradebook-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     path = folder / "gradebook.db"
-    with _venv_scripts_on_path(), Gradebook(f"sqlite:///{path}"):
+    with mock.patch.object(nbgrader.api, "get_alembic_version", _alembic_head), Gradebook(f"sqlite:///{path}"):
         pass
     return path
+
+
+def new_gradebook(path: Path) -> str:
+    """Create an empty nbgrader gradebook at ``path`` (a new file); returns its database URL."""
+    shutil.copyfile(_empty_gradebook(), path)
+    return f"sqlite:///{path}"
 
 
 @contextmanager
@@ -189,8 +193,8 @@ def generate(
         assignment_ids: folder names under ``source_dir``, e.g. ``["01-convolution"]``.
         output_dir: where the assignment folders go (``exercises/`` by default).
         source_dir: the nbgrader source folder (``solutions/`` by default).
-        db_url: the gradebook to record the assignments in (what ``nbgrader autograde`` needs);
-            a throwaway one when ``None``.
+        db_url: an existing gradebook to record the assignments in (what ``nbgrader autograde``
+            needs); a throwaway one when ``None``.
 
     Returns:
         The files written or removed (empty when everything was already up to date).
@@ -202,14 +206,11 @@ def generate(
         if not any((source_dir / assignment_id).glob("*.ipynb")):
             raise ReleaseError(f"{source_dir / assignment_id} holds no notebook; write the solution notebook first.")
     changed: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="cnn-course-release-") as tmp, _venv_scripts_on_path():
+    with tempfile.TemporaryDirectory(prefix="cnn-course-release-") as tmp:
         course_root = Path(tmp)
         (course_root / "source").symlink_to(Path(source_dir).resolve(), target_is_directory=True)
         config = load_nbgrader_config()
-        if db_url is None:
-            shutil.copyfile(_empty_gradebook(), course_root / "gradebook.db")
-            db_url = f"sqlite:///{course_root / 'gradebook.db'}"
-        config.CourseDirectory.db_url = db_url
+        config.CourseDirectory.db_url = db_url or new_gradebook(course_root / "gradebook.db")
         config.CourseDirectory.root = str(course_root)
         config.CourseDirectory.source_directory = "source"
         config.CourseDirectory.release_directory = "release"
@@ -217,6 +218,15 @@ def generate(
             generated = _run_generate_assignment(course_root, assignment_id, config)
             changed += _sync_tree(generated, Path(output_dir) / assignment_id)
     return changed
+
+
+def _course_gradebook() -> str:
+    """The URL of the gradebook ``nbgrader_config.py`` names, created when missing."""
+    db_url = load_nbgrader_config().CourseDirectory.db_url
+    path = Path(db_url.removeprefix("sqlite:///"))
+    if db_url.startswith("sqlite:///") and not path.exists():
+        new_gradebook(path)
+    return db_url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
     try:
-        db_url = load_nbgrader_config().CourseDirectory.db_url if args.gradebook else None
+        db_url = _course_gradebook() if args.gradebook else None
         changed = generate([a.id for a in chosen], args.output, db_url=db_url)
     except ReleaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
