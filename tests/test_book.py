@@ -1,11 +1,12 @@
 """The website: a clean `jupyter-book build -W --all` into a temporary folder, then its HTML.
 
-The build runs once per test process (`build_book_once`); tests/test_browser.py reuses it, and
-both modules sit in one xdist group so `make test` builds the book once.
+The build runs once per test session (`build_book_once`, shared by the xdist workers through a
+file lock); tests/test_browser.py reuses it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -30,15 +31,14 @@ pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
 @dataclass(frozen=True)
 class BuiltBook:
-    """A finished build: its HTML folder, the build's output and how long it took."""
+    """A finished build: its HTML folder, how long it took, whether it serves local assets."""
 
     html: Path
-    log: str
     seconds: float
     local_assets: bool
 
 
-_BUILT: BuiltBook | str | None = None  # the build, or why it failed
+_BUILT: BuiltBook | str | None = None  # this process's build, or why it failed
 
 
 def toc_pages() -> list[str]:
@@ -55,26 +55,47 @@ def is_notebook(page: str) -> bool:
     return "{code-cell}" in (REPO_ROOT / f"{page}.md").read_text(encoding="utf-8")
 
 
+def _run_build(out: Path) -> dict[str, object]:
+    """Copy the site assets (npm when needed, as `make book` does), then build the whole book
+    from clean into ``out``; the developer's _build/ is left alone."""
+    assets = site_assets.ensure_assets()
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "--keep-going", "--all", "--path-output", str(out), str(REPO_ROOT)]
+    start = time.monotonic()
+    try:
+        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    except subprocess.TimeoutExpired:
+        return {"failure": f"jupyter-book build took over {BUILD_TIMEOUT_S} s; a chapter is too slow or hangs"}
+    seconds = time.monotonic() - start
+    log = result.stdout + result.stderr
+    (out / "build.log").write_text(f"{assets}\n{log}", encoding="utf-8")
+    if result.returncode != 0:
+        problems = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line or "Error" in line]
+        failure = f"jupyter-book build failed (exit {result.returncode}) after {seconds:.0f} s; full log in {out / 'build.log'}:\n"
+        return {"failure": failure + "\n".join(problems[-30:] or log.splitlines()[-30:])}
+    return {"seconds": seconds, "local_assets": site_assets.local_copies_present()}
+
+
 def build_book_once(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
-    """Copy the site assets (npm when needed, as `make book` does) and build the whole book
-    from clean into a temporary folder; the developer's _build/ is left alone."""
+    """The book, built once per test session. Under xdist every worker asks; the first builds
+    into the session's shared temporary folder under a file lock, the others wait and reuse it
+    (the ``xdist_group`` mark alone does not keep the book tests on one worker)."""
     global _BUILT
+    if _BUILT is None:
+        base = tmp_path_factory.getbasetemp()
+        shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "book-build"
+        shared.mkdir(parents=True, exist_ok=True)
+        with open(shared / "lock", "w", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            outcome_file = shared / "outcome.json"
+            if not outcome_file.exists():
+                outcome_file.write_text(json.dumps(_run_build(shared)), encoding="utf-8")
+            outcome = json.loads(outcome_file.read_text(encoding="utf-8"))
+        if "failure" in outcome:
+            _BUILT = str(outcome["failure"])
+        else:
+            _BUILT = BuiltBook(html=shared / "_build" / "html", seconds=float(outcome["seconds"]), local_assets=bool(outcome["local_assets"]))
     if isinstance(_BUILT, str):
         pytest.fail(_BUILT)
-    if _BUILT is None:
-        print(site_assets.ensure_assets())
-        out = tmp_path_factory.mktemp("book")
-        command = [str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "--keep-going", "--all", "--path-output", str(out), str(REPO_ROOT)]
-        start = time.monotonic()
-        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        seconds = time.monotonic() - start
-        log = result.stdout + result.stderr
-        if result.returncode != 0:
-            problems = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line or "Error" in line]
-            _BUILT = f"jupyter-book build failed (exit {result.returncode}) after {seconds:.0f} s:\n" + "\n".join(problems[-30:] or log.splitlines()[-30:])
-            pytest.fail(_BUILT)
-        local = site_assets.local_copies_present()
-        _BUILT = BuiltBook(html=out / "_build" / "html", log=log, seconds=seconds, local_assets=local)
     return _BUILT
 
 
