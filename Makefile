@@ -45,8 +45,8 @@ grade: $(STAMP)
 	$(PY) -m autograder $(or $(NB),exercises)
 
 train: $(STAMP)
-	$(PY) -m autograder.reference.train lenet5
-	$(PY) -m autograder.reference.train minivgg
+	$(PY) -m autograder.reference.train lenet5 $(if $(THREADS),--threads $(THREADS),)
+	$(PY) -m autograder.reference.train minivgg $(if $(THREADS),--threads $(THREADS),)
 
 exercises: $(STAMP)
 	$(PY) -m autograder.release
