@@ -56,6 +56,18 @@ def run_checks(learner: InProcessLearner, assignment_id: str) -> dict[str, str |
     return results
 
 
+def assert_every_check_passes(learner: InProcessLearner, assignment_id: str) -> None:
+    """Every check of the assignment passes on ``learner`` (e.g. the solution)."""
+    results = run_checks(learner, assignment_id)
+    assert results == {check_id: None for check_id in results}
+
+
+def assert_every_check_says_not_implemented(learner: InProcessLearner, assignment_id: str) -> None:
+    """Every check fails on ``learner`` (a blank notebook) saying the function is not implemented."""
+    results = run_checks(learner, assignment_id)
+    assert all(message and "not implemented yet" in message for message in results.values()), results
+
+
 def write_variant(assignment_id: str, replacements: Mapping[str, str], directory: Path) -> Path:
     """Copy the solution notebook with text replacements applied to its code cells.
 

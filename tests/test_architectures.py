@@ -21,7 +21,13 @@ from autograder.oracles import load_oracles
 from autograder.reference import load
 from autograder.registry import checks_for, get_check
 
-from conftest import assert_oracle_fixture_is_fresh, assert_test_cells_match_checks, learner_from_notebook, run_checks
+from conftest import (
+    assert_every_check_passes,
+    assert_every_check_says_not_implemented,
+    assert_oracle_fixture_is_fresh,
+    assert_test_cells_match_checks,
+    learner_from_notebook,
+)
 
 pytestmark = pytest.mark.architectures
 
@@ -121,15 +127,13 @@ def test_reference_predictions_reach_the_manifest_accuracy_ballpark() -> None:
 
 def test_every_check_passes_on_the_solution_and_the_own_layers_report_is_clean(solution_learner: Callable[[str], InProcessLearner]) -> None:
     learner = solution_learner(ASSIGNMENT)
-    results = run_checks(learner, ASSIGNMENT)
-    assert results == {check_id: None for check_id in results}
+    assert_every_check_passes(learner, ASSIGNMENT)
     assert "✓ with your own conv2d_forward" in architectures.own_layers_report(learner)
 
 
 def test_every_check_fails_on_the_blank_notebook_saying_not_implemented(blank_learner: Callable[[str], InProcessLearner]) -> None:
     learner = blank_learner(ASSIGNMENT)
-    results = run_checks(learner, ASSIGNMENT)
-    assert all(message and "not implemented yet" in message for message in results.values()), results
+    assert_every_check_says_not_implemented(learner, ASSIGNMENT)
     assert "lenet5_forward cannot run yet: lenet5_forward is not implemented yet" in architectures.own_layers_report(learner)
 
 

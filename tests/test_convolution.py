@@ -18,6 +18,8 @@ from autograder.notebook import solution_functions
 from autograder.registry import checks_for
 
 from conftest import (
+    assert_every_check_passes,
+    assert_every_check_says_not_implemented,
     assert_grading_imports_no_torch,
     assert_matches_torch,
     assert_notebook_is_numpy_only,
@@ -137,13 +139,11 @@ def test_notebook_has_one_locked_test_cell_per_check_and_no_forbidden_imports() 
 
 
 def test_every_check_passes_on_the_solution(solution_learner: Callable[[str], InProcessLearner]) -> None:
-    results = run_checks(solution_learner(ASSIGNMENT), ASSIGNMENT)
-    assert results == {check_id: None for check_id in results}
+    assert_every_check_passes(solution_learner(ASSIGNMENT), ASSIGNMENT)
 
 
 def test_every_check_fails_on_the_blank_notebook_saying_not_implemented(blank_learner: Callable[[str], InProcessLearner]) -> None:
-    results = run_checks(blank_learner(ASSIGNMENT), ASSIGNMENT)
-    assert all(message and "not implemented yet" in message for message in results.values()), results
+    assert_every_check_says_not_implemented(blank_learner(ASSIGNMENT), ASSIGNMENT)
 
 
 # ---------------------------------------------------------------------------------------------
