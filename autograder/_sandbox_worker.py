@@ -28,11 +28,12 @@ import resource
 import sys
 import traceback
 import types
+from contextlib import ExitStack
 from typing import Any, Callable, Iterable
 
 from autograder import codec
-from autograder.learner import POSTPROCESSORS, describe_exception, describe_missing, resolve_markers
-from autograder.notebook import Cell, execute_cells, solution_functions
+from autograder.learner import POSTPROCESSORS, describe_exception, describe_missing, resolve_markers, solutions_swapped_in
+from autograder.notebook import Cell, execute_cells
 
 NETWORK_EVENTS = frozenset({
     "socket.__new__", "socket.bind", "socket.connect", "socket.getaddrinfo", "socket.gethostbyaddr",
@@ -377,13 +378,9 @@ class Worker:
 
     def call(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request["name"]
-        replacements = request.get("replacements") or {}
-        saved = {key: self.namespace.get(key, _MISSING) for key in replacements}
-        try:
+        with ExitStack() as stack:
             try:
-                for assignment_id in set(replacements.values()):
-                    wanted = [fn for fn, a in replacements.items() if a == assignment_id]
-                    self.namespace.update(solution_functions(assignment_id, wanted))
+                stack.enter_context(solutions_swapped_in(self.namespace, request.get("replacements") or {}))
             except Exception as exc:  # noqa: BLE001 - the course's side, reported as such
                 return {"status": "error", "message": f"cannot swap in the course's solution for {name}: {exc}"}
             func = self.namespace.get(name)
@@ -397,12 +394,6 @@ class Worker:
             except BaseException as exc:  # noqa: BLE001 - any learner failure becomes a message
                 tb = _learner_frames(exc) if isinstance(exc, Exception) else None
                 return {"status": "error", "message": describe_exception(name, exc, tb), "exception": type(exc).__name__}
-        finally:
-            for key, old in saved.items():
-                if old is _MISSING:
-                    self.namespace.pop(key, None)
-                else:
-                    self.namespace[key] = old
         return {"status": "ok", "value": None if request.get("discard") else value}
 
 
@@ -419,8 +410,6 @@ def reply_frame(reply: dict[str, Any], name: str) -> bytes:
     except BaseException as exc:  # noqa: BLE001 - a hostile value must not kill the worker
         return codec.encode({"status": "error", "message": f"{name} returned a value that cannot be sent ({type(exc).__name__})."})
 
-
-_MISSING = object()
 
 
 def _learner_frames(exc: BaseException) -> traceback.StackSummary:

@@ -16,10 +16,11 @@ checks pass on unchanged.
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, MutableMapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, MutableMapping, Protocol, Sequence
 
 import numpy as np
 
@@ -135,6 +136,33 @@ def describe_exception(name: str, exc: BaseException, tb: traceback.StackSummary
     return f"{name} raised {type(exc).__name__}: {exc}{where}"
 
 
+@contextmanager
+def solutions_swapped_in(namespace: MutableMapping[str, Any], replacements: Mapping[str, str]) -> Iterator[None]:
+    """Temporarily replace functions in ``namespace`` with the course's solutions.
+
+    Args:
+        namespace: the learner's globals.
+        replacements: function name -> assignment id whose solution provides it.
+
+    Raises:
+        NotebookError: a solution notebook does not define a requested function.
+    """
+    from autograder.notebook import solution_functions
+
+    saved = {key: namespace.get(key, _MISSING) for key in replacements}
+    try:
+        for assignment_id in set(replacements.values()):
+            wanted = [fn for fn, a in replacements.items() if a == assignment_id]
+            namespace.update(solution_functions(assignment_id, wanted))
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is _MISSING:
+                namespace.pop(key, None)
+            else:
+                namespace[key] = value
+
+
 class Learner(Protocol):
     """What checks may ask of a learner's notebook."""
 
@@ -195,20 +223,8 @@ class InProcessLearner:
         return self._invoke(name, args, kwargs)
 
     def call_with_solutions(self, name: str, replacements: Mapping[str, str], *args: Any, **kwargs: Any) -> Any:
-        from autograder.notebook import solution_functions
-
-        saved = {key: self.namespace.get(key, _MISSING) for key in replacements}
-        for assignment_id in set(replacements.values()):
-            wanted = [fn for fn, a in replacements.items() if a == assignment_id]
-            self.namespace.update(solution_functions(assignment_id, wanted))
-        try:
+        with solutions_swapped_in(self.namespace, replacements):
             return self._invoke(name, args, kwargs)
-        finally:
-            for key, value in saved.items():
-                if value is _MISSING:
-                    self.namespace.pop(key, None)
-                else:
-                    self.namespace[key] = value
 
     def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
         return summarize_module(self._invoke(name, args, kwargs), input_shape)
