@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from autograder.errors import CourseSetupError
 from autograder.paths import DATA_ENV_VAR, data_root
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ _TIMEOUT_S = 60
 _CHUNK = 1 << 16
 
 
-class DataError(Exception):
+class DataError(CourseSetupError):
     """A data file is missing, corrupt or could not be downloaded (one-line message)."""
 
 

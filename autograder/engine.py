@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from autograder.assignments import ASSIGNMENTS, FORBIDDEN_IN_NUMPY_ASSIGNMENTS, Assignment
+from autograder.errors import CourseSetupError
 from autograder.notebook import Notebook, NotebookError, detect_assignment, read_notebook
 from autograder.paths import ORACLE_DATA_DIR, PACKAGE_DIR
 from autograder.registry import CheckFailed, get_check
@@ -156,6 +157,8 @@ def _describe_failure(exc: BaseException) -> tuple[str, str]:
         return "failed", str(exc)
     if type(exc).__name__ == "Skipped":
         return "skipped", str(getattr(exc, "msg", exc))
+    if isinstance(exc, CourseSetupError):
+        return "error", f"cannot grade this check on this machine: {exc}"
     return "error", f"internal error in this check ({type(exc).__name__}: {exc}); please report it to the course staff."
 
 

@@ -18,10 +18,11 @@ from typing import Mapping
 import numpy as np
 
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
+from autograder.errors import CourseSetupError
 from autograder.paths import ORACLE_DATA_DIR
 
 
-class OracleError(RuntimeError):
+class OracleError(CourseSetupError, RuntimeError):
     """An oracle fixture is missing or stale."""
 
 

@@ -124,3 +124,16 @@ def test_grading_a_numpy_assignment_imports_neither_torch_nor_nbformat_here():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
     assert run.stdout.split() == ["2.0", "[]"], run.stderr
+
+
+def test_missing_course_data_is_reported_as_a_set_up_problem_not_a_learner_failure(monkeypatch):
+    from autograder.data import DataError
+
+    @pytest.mark.check(id="02.pad2d.values", points=2)
+    def test_pad2d_values(learner):
+        raise DataError("t10k-images-idx3-ubyte.gz is missing; set CNN_COURSE_DATA")
+
+    monkeypatch.setattr(padding_stride, "test_pad2d_values", test_pad2d_values)
+    (check,) = engine.grade_notebook(SOLUTION, only="02.pad2d.values").checks
+    assert (check.status, check.earned) == ("error", 0.0)
+    assert check.message == "cannot grade this check on this machine: t10k-images-idx3-ubyte.gz is missing; set CNN_COURSE_DATA"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from autograder.errors import CourseSetupError
 from autograder.paths import REFERENCE_DIR
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 MANIFEST_NAME = "manifest.json"
 
 
-class WeightsError(Exception):
+class WeightsError(CourseSetupError):
     """Reference weights are missing, unknown or do not match the manifest (one-line message)."""
 
 
