@@ -1,18 +1,25 @@
 """The course's one Python package: data, reference models, checks, sandbox and command line.
 
 Modules (one job each):
-    paths        where the repository, solutions, fixtures and data live
+    paths        where the repository, solutions, oracle fixtures and data live
     assignments  the table of the five assignments
+    errors       the base of course set-up errors (missing data, weights, fixtures)
     data         MNIST loading and download
     reference    PyTorch reference models, training, weights and manifest
     registry     the check registry (ids, titles, points) and ``CheckFailed``
     learner      how a check calls the learner's functions (in-process or sandboxed)
     compare      array comparisons that produce teaching messages
-    checks       one module of checks per assignment
+    oracles      PyTorch's answers to the checks' cases, stored as fixtures
+    checks       one module of checks per assignment, and ``grade`` for nbgrader cells
+    selfcheck    the learners' quick self-check cells
     notebook     read notebooks, pull out learner code, import functions from notebooks
-    sandbox      run untrusted code in a child process with limits
+    codec        the pickle-free wire format between grader and sandbox
+    sandbox      run untrusted code in a child process with limits (``_sandbox_worker``)
     engine       run checks through pytest
+    batch        grade a folder of submissions
     report       terminal, JSON (Gradescope), JUnit and CSV reports
+    release      generate ``exercises/`` from ``solutions/`` with nbgrader
+    site_assets  offline copies of the book's JavaScript
     cli          the command line (``python -m autograder``)
 """
 
