@@ -28,11 +28,11 @@ import resource
 import sys
 import traceback
 import types
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from typing import Any, Callable, Iterable
 
 from autograder import codec
-from autograder.learner import POSTPROCESSORS, describe_exception, describe_missing, resolve_markers, solutions_swapped_in
+from autograder.learner import POSTPROCESS_CONTEXTS, POSTPROCESSORS, describe_exception, describe_missing, resolve_markers, solutions_swapped_in
 from autograder.notebook import Cell, execute_cells
 
 NETWORK_EVENTS = frozenset({
@@ -387,8 +387,10 @@ class Worker:
             if not callable(func):
                 return {"status": "error", "message": describe_missing(name)}
             try:
-                value = func(*resolve_markers(request["args"]), **resolve_markers(request["kwargs"]))
                 postprocess = request.get("postprocess")
+                context = POSTPROCESS_CONTEXTS[postprocess]() if postprocess in POSTPROCESS_CONTEXTS else nullcontext()
+                with context:
+                    value = func(*resolve_markers(request["args"]), **resolve_markers(request["kwargs"]))
                 if postprocess:
                     value = POSTPROCESSORS[postprocess](value, **request.get("post_kwargs", {}))
             except BaseException as exc:  # noqa: BLE001 - any learner failure becomes a message
