@@ -148,30 +148,42 @@ def layer_table(quick: bool, section: Section) -> None:
         ))
 
 
+# Why a course layer is slower than PyTorch's, and what would fix it, from profiling the solutions
+# one thread at a time: (op, a marker in the layer's source the diagnosis depends on, text). The
+# first entry whose marker is in the source applies, so a rewritten layer is never explained by
+# its old code.
+DIAGNOSES: tuple[tuple[str, str, str], ...] = (
+    ("conv2d_forward", "tensordot(",
+     "np.tensordot copies the sliding-window view into an im2col matrix (kh*kw times the input; most of the time at LeNet "
+     "sizes), then runs a thin matrix product (6 or 16 output channels) far below the BLAS's peak, while oneDNN convolves "
+     "directly; the gap closes as the channels grow (VGG block). Fix: none that keeps the layer a few readable lines of "
+     "NumPy; the copy is the price of im2col."),
+    ("maxpool2d_forward", ".max(axis=(-2, -1))",
+     "`.max(axis=(-2, -1))` over the strided six-axis window view is NumPy's generic reduction over two tiny axes. Fix: the "
+     "element-wise maximum of the kh*kw strided slices (np.maximum over x[:, :, i::s, j::s]), about 10x faster at the VGG "
+     "size in a measurement during development."),
+    ("conv2d_backward", "optimize=True",
+     "both einsums copy a window view into an im2col matrix (of the padded dout for dx, of the padded input for dw) before "
+     "their BLAS product, and dx and dw each take about half the time; PyTorch's oneDNN backward kernels need no copy. "
+     "Fix: none that keeps the layer readable; the copies are the price of im2col."),
+    ("conv2d_backward", "einsum(",
+     "np.einsum without optimize=True on six-axis window views runs NumPy's generic C loop instead of a BLAS matrix "
+     "product. Fix: einsum(..., optimize=True) or np.tensordot; during development optimize=True took the VGG block from "
+     "16.7 s to 0.35 s and LeNet conv2 from 348 ms to 36 ms (one thread)."),
+    ("maxpool2d_backward", "argmax(",
+     "it recomputes every window's argmax from x (the course's API passes the forward's inputs, not PyTorch's saved "
+     "indices) and scatters with kh*kw strided additions, where PyTorch does one scatter through the indices. Fix (not "
+     "measured): the mask x == the upsampled maximum, keeping only the first maximum of a tie as PyTorch does."),
+)
+
+
 def why(op: str, function: Callable[..., Any]) -> str:
-    """Why the course's ``op`` is slower than PyTorch's, and what would fix it (from profiling
-    the solutions; the einsum diagnosis is read from the function's source)."""
-    if op == "conv2d_forward":
-        return ("np.tensordot copies the sliding-window view into an im2col matrix (kh*kw times the input; most of the time "
-                "at LeNet sizes), then runs a thin matrix product (6 or 16 output channels) far below the BLAS's peak, while "
-                "oneDNN convolves directly; the gap closes as the channels grow (VGG block). Fix: none that keeps the layer "
-                "a few readable lines of NumPy; the copy is the price of im2col.")
-    if op == "maxpool2d_forward":
-        return ("`.max(axis=(-2, -1))` over the strided six-axis window view is NumPy's generic reduction over two tiny axes. "
-                "Fix: the element-wise maximum of the kh*kw strided slices (np.maximum over x[:, :, i::s, j::s]), about 10x "
-                "faster at the VGG size in a measurement during development.")
-    if op == "conv2d_backward":
-        source = inspect.getsource(function)
-        if "einsum(" in source and "optimize" not in source:
-            return ("np.einsum without optimize=True on six-axis window views runs NumPy's generic C loop instead of a BLAS "
-                    "matrix product. Fix: einsum(..., optimize=True) or np.tensordot; during development optimize=True took "
-                    "the VGG block from 16.7 s to 0.35 s and LeNet conv2 from 348 ms to 36 ms (one thread).")
-        return "it copies the window views for each contraction and dilates dout for the stride. Fix: reuse one im2col copy for dx and dw."
-    if op == "maxpool2d_backward":
-        return ("it recomputes every window's argmax from x (the course's API passes the forward's inputs, not PyTorch's saved "
-                "indices) and scatters with kh*kw strided additions, where PyTorch does one scatter through the indices. "
-                "Fix (not measured): the mask x == the upsampled maximum, keeping only the first maximum of a tie as PyTorch does.")
-    return ""
+    """The diagnosis of :data:`DIAGNOSES` that fits ``op``'s current source."""
+    source = inspect.getsource(function)
+    for name, marker, text in DIAGNOSES:
+        if name == op and marker in source:
+            return text
+    return "no diagnosis for this version of the solution yet; profile it at the sizes in the table."
 
 
 def lenet_forward(quick: bool, section: Section) -> None:

@@ -89,6 +89,8 @@ class Section:
         goals: the goals checked.
         notes: further remarks (method, caveats), one per bullet.
         skipped: why the benchmark did not run (``--quick``, a missing piece); empty when it ran.
+        seconds: how long it ran.
+        load: the load average (1/5/15 min) when it started.
     """
 
     title: str
@@ -98,6 +100,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     skipped: str = ""
     seconds: float = 0.0
+    load: str = ""
 
 
 def goals_table(goals: Sequence[Goal], title: str = "Goals") -> Table:
@@ -121,7 +124,7 @@ def print_section(console: Console, section: Section) -> None:
                 console.print(f"[red]not met[/] {goal.name}: {goal.why}")
     for note in section.notes:
         console.print(f"[dim]- {note}[/]")
-    console.print(f"[dim]({section.seconds:.0f} s)[/]")
+    console.print(f"[dim]({section.seconds:.0f} s; load at its start {section.load})[/]")
 
 
 def machine() -> dict[str, str]:
@@ -164,7 +167,8 @@ def markdown(sections: Sequence[Section], info: dict[str, str], command: str) ->
         "",
         f"Written by `{command}` (`benchmarks/run.py`); do not edit by hand, run it again.",
         "Times are medians of repeated runs with (min-max); ratios are taken per repeat from runs",
-        "made side by side. The machine is shared, so expect noise of 10-30%.",
+        "made side by side. The machine is shared with other work: each section gives the load average at its start,",
+        "and the min-max ranges show how noisy it was.",
         "",
         "| | |",
         "|---|---|",
@@ -191,5 +195,5 @@ def markdown(sections: Sequence[Section], info: dict[str, str], command: str) ->
         if section.notes:
             lines += [f"- {note}" for note in section.notes]
             lines.append("")
-        lines += [f"_Section run time: {section.seconds:.0f} s._", ""]
+        lines += [f"_Section run time: {section.seconds:.0f} s; load average (1/5/15 min) at its start: {section.load}._", ""]
     return "\n".join(lines)

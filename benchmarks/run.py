@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = False
     for name in args.only or BENCHMARKS:
         title, benchmark = BENCHMARKS[name]
-        console.print(f"[dim]{title}: running (load {load_average()})...[/]")
+        load = load_average()
+        console.print(f"[dim]{title}: running (load {load})...[/]")
         begun = time.perf_counter()
         try:
             section = benchmark(args.quick)
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed = True
             section = Section(title, skipped=f"failed: {type(exc).__name__}: {exc}")
             console.print(traceback.format_exc(), style="red", markup=False, highlight=False)
-        section.seconds = time.perf_counter() - begun
+        section.seconds, section.load = time.perf_counter() - begun, load
         sections.append(section)
         print_section(console, section)
     info["load average at end (1/5/15 min)"] = load_average()
