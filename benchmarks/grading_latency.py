@@ -120,7 +120,7 @@ def run(quick: bool) -> Section:
                                                                  "nbgrader autograde", "speed-up", "score (ours / nbgrader)"])
     for assignment in assignments:
         a = assignment.id
-        ours = [Stats(tuple(cli_times[a])).format(), checks[a].format(), last[a].slowest()]
+        ours = [Stats(tuple(cli_times[a])).format(digits=3), checks[a].format(), last[a].slowest()]
         if a in nb_times:
             speedup = ratios(nb_times[a], cli_times[a])
             table.add(a, *ours, Stats(tuple(nb_times[a])).format(), speedup.format("x"), f"{cli[a][-1].score:g} / {nb_scores[a]:g}")
@@ -132,8 +132,8 @@ def run(quick: bool) -> Section:
     worst = max(median, key=median.__getitem__)
     over = [a for a in median if median[a] >= CLI_GOAL_S]
     section.goals.append(Goal(
-        "CLI latency per notebook", f"< {CLI_GOAL_S:g} s each", f"slowest {worst} {Stats(tuple(cli_times[worst])).format()}", not over,
-        "; ".join(f"{a} takes {median[a]:.1f} s, {checks[a].median:.1f} s of it in its checks (slowest: {last[a].slowest(3)})" for a in over)
+        "CLI latency per notebook", f"< {CLI_GOAL_S:g} s each", f"slowest {worst} {Stats(tuple(cli_times[worst])).format(digits=3)}", not over,
+        "; ".join(f"{a} takes {median[a]:.2f} s, {checks[a].median:.1f} s of it in its checks (slowest: {last[a].slowest(3)})" for a in over)
         + f". The first check's time includes waiting for the sandbox to import its modules and run the notebook's cells; "
         f"for 05 that means torch, and `python -c 'import torch'` alone takes {torch_import.format()} here. Fix: fewer images "
         "(or float32) in the LeNet-5 checks and cheaper structure checks; for --batch, a sandbox that stays warm with torch "
@@ -143,10 +143,15 @@ def run(quick: bool) -> Section:
         per_notebook = {a: ratios(nb_times[a], cli_times[a]).median for a in nb_times}
         least = min(per_notebook, key=per_notebook.__getitem__)
         slow = [a for a, r in per_notebook.items() if r < SPEEDUP_GOAL]
+        saved = [Stats(tuple(nb_times[a])).median - median[a] for a in nb_times if a not in slow]
+        saved_text = f": {min(saved):.1f}-{max(saved):.1f} s on the other notebooks" if saved else ""
         section.goals.append(Goal(
             "CLI speed-up over nbgrader autograde", f">= {SPEEDUP_GOAL:g}x each", f"least {least} {per_notebook[least]:.1f}x", not slow,
-            f"below {SPEEDUP_GOAL:g}x: {', '.join(slow)}; there both graders spend most of their time in the same checks, "
-            "so the start-up the CLI saves (a Jupyter kernel, nbconvert, the gradebook) matters less. Fix: cheaper checks (see the latency goal).",
+            "; ".join(f"{a}: {per_notebook[a]:.1f}x, and {SPEEDUP_GOAL:g}x needs our CLI under {Stats(tuple(nb_times[a])).median / SPEEDUP_GOAL:.2f} s "
+                      f"(it takes {median[a]:.2f} s)" for a in slow)
+            + f". Both graders pay the same fixed costs there: importing torch ({torch_import.format()}) and the checks' own work; "
+            f"what the CLI saves (a Jupyter kernel, nbconvert, the gradebook{saved_text}) is then a smaller share. "
+            "Fix: cheaper 05 checks (see the latency goal).",
         ))
         disagree = [a for a in nb_scores if nb_scores[a] != cli[a][-1].score]
         section.goals.append(Goal(
