@@ -114,6 +114,28 @@ def parse_notebook(text: str, path: Path) -> Notebook:
     return Notebook(path=path, cells=tuple(cells), metadata=metadata if isinstance(metadata, dict) else {})
 
 
+def solution_with_replacements(assignment: Assignment, replacements: Mapping[str, str]) -> str:
+    """The solution notebook's JSON with text replacements applied to its code cells, e.g. to
+    seed a classic bug for tests and benchmarks (the file itself is never changed).
+
+    Raises:
+        NotebookError: some ``old`` text occurs in no code cell, so the bug would silently
+            vanish after a change to the solution.
+    """
+    path = assignment.solution_path
+    data = json.loads(path.read_text(encoding="utf-8"))
+    code = [cell for cell in data["cells"] if cell["cell_type"] == "code"]
+    sources = [_source_text(cell.get("source", ""), path, i) for i, cell in enumerate(code)]
+    for old in replacements:
+        if not any(old in source for source in sources):
+            raise NotebookError(f"replacement text {old!r} is in no code cell of {path}; update it to the current solution.")
+    for cell, source in zip(code, sources):
+        for old, new in replacements.items():
+            source = source.replace(old, new)
+        cell["source"] = source
+    return json.dumps(data, indent=1)
+
+
 def read_notebook(path: str | os.PathLike[str]) -> Notebook:
     """Read and parse a notebook file (never modifies it).
 

@@ -9,7 +9,6 @@ The CSV is checked against what each kind must score, so a fast but wrong batch 
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import sys
 import tempfile
@@ -17,7 +16,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Mapping
 
-from autograder.assignments import ASSIGNMENTS, Assignment
+from autograder.assignments import ASSIGNMENTS
+from autograder.notebook import solution_with_replacements
 
 from measure import MIB, run_command
 from results import Goal, Section, Table
@@ -52,22 +52,6 @@ BUGS: dict[str, tuple[Mapping[str, str], ...]] = {
 }
 
 
-def seeded_bug(assignment: Assignment, replacements: Mapping[str, str], target: Path) -> None:
-    """Write the solution notebook with ``replacements`` applied to its code cells; each
-    ``old`` must occur, so a bug cannot silently vanish when the solution changes."""
-    data = json.loads(assignment.solution_path.read_text(encoding="utf-8"))
-    code = [cell for cell in data["cells"] if cell["cell_type"] == "code"]
-    sources = ["".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"] for cell in code]
-    for old in replacements:
-        if not any(old in source for source in sources):
-            raise RuntimeError(f"seeded bug text {old!r} is not in {assignment.solution_path}; update BUGS in {__file__}")
-    for cell, source in zip(code, sources):
-        for old, new in replacements.items():
-            source = source.replace(old, new)
-        cell["source"] = source
-    target.write_text(json.dumps(data, indent=1), encoding="utf-8")
-
-
 def make_class(root: Path, learners: int) -> dict[str, str]:
     """Lay out ``root/<learner>/<assignment>/<notebook>``; returns notebook path -> kind."""
     kinds: dict[str, str] = {}
@@ -82,7 +66,7 @@ def make_class(root: Path, learners: int) -> dict[str, str]:
                 shutil.copyfile(assignment.exercise_path, target)
             else:
                 bugs = BUGS[assignment.id]
-                seeded_bug(assignment, bugs[i % len(bugs)], target)
+                target.write_text(solution_with_replacements(assignment, bugs[i % len(bugs)]), encoding="utf-8")
             kinds[str(target)] = kind
     return kinds
 

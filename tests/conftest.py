@@ -16,7 +16,7 @@ import pytest
 
 from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS, get_assignment
 from autograder.learner import InProcessLearner
-from autograder.notebook import execute_cells, read_notebook
+from autograder.notebook import execute_cells, read_notebook, solution_with_replacements
 from autograder.oracles import build_oracles, load_oracles
 from autograder.registry import CheckFailed, checks_for
 
@@ -77,17 +77,7 @@ def write_variant(assignment_id: str, replacements: Mapping[str, str], directory
     so 05 can import layers from 02-04.
     """
     assignment = get_assignment(assignment_id)
-    data = json.loads(assignment.solution_path.read_text())
-    code_text = "".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in data["cells"] if c["cell_type"] == "code")
-    for old in replacements:
-        assert old in code_text, f"variant text {old!r} not found in {assignment.solution_path}"
-    for cell in data["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        for old, new in replacements.items():
-            source = source.replace(old, new)
-        cell["source"] = source
+    variant = solution_with_replacements(assignment, replacements)
     # Siblings are copied, never linked: a later variant written into the same directory must
     # not be able to write through a link into the real solutions/.
     for sibling in assignment.solution_path.parent.parent.iterdir():
@@ -97,7 +87,7 @@ def write_variant(assignment_id: str, replacements: Mapping[str, str], directory
     target = directory / assignment.id / assignment.notebook
     target.parent.mkdir(parents=True, exist_ok=True)
     assert not target.parent.is_symlink(), f"refusing to write a variant through a link: {target.parent}"
-    target.write_text(json.dumps(data, indent=1))
+    target.write_text(variant, encoding="utf-8")
     return target
 
 
