@@ -220,6 +220,20 @@ def generate(
     return changed
 
 
+def temp_course(root: Path, assignment_ids: Sequence[str]) -> str:
+    """Make ``root`` a throwaway nbgrader course: ``source`` links to ``solutions/`` and the
+    assignments are released into ``root/release`` and recorded in a fresh gradebook, ready for
+    submissions under ``root/submitted/<student>/<id>/`` and ``nbgrader autograde``.
+
+    Returns:
+        The URL of the course's gradebook (``sqlite:///root/gradebook.db``).
+    """
+    db_url = new_gradebook(root / "gradebook.db")
+    (root / "source").symlink_to(SOLUTIONS_DIR, target_is_directory=True)
+    generate(assignment_ids, root / "release", db_url=db_url)
+    return db_url
+
+
 def _course_gradebook() -> str:
     """The URL of the gradebook ``nbgrader_config.py`` names, created when missing."""
     db_url = load_nbgrader_config().CourseDirectory.db_url

@@ -2,7 +2,7 @@
 
 Each solution notebook is graded by both, cold (a fresh process each time), side by side in one
 loop: our CLI, then nbgrader autograde of the same notebook in a temporary nbgrader course made
-with :mod:`autograder.release` (the layout ``tests/test_nbgrader_parity.py`` uses). Both run the
+with :func:`autograder.release.temp_course` (the course ``tests/test_nbgrader_parity.py`` uses). Both run the
 same registry checks (nbgrader through the notebook's locked test cells); both scores are shown.
 """
 
@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.assignments import ASSIGNMENTS, Assignment
-from autograder.paths import SOLUTIONS_DIR
-from autograder.release import generate, new_gradebook
+from autograder.release import temp_course
 
 from measure import Run, Stats, ratios, run_command
 from results import Goal, Section, Table
@@ -26,15 +25,6 @@ from results import Goal, Section, Table
 CLI_GOAL_S = 3.0
 SPEEDUP_GOAL = 3.0
 STUDENT = "bench"
-
-
-def nbgrader_course(root: Path, assignments: list[Assignment]) -> str:
-    """A throwaway nbgrader course in ``root``: ``source`` -> ``solutions/``, the assignments
-    released and recorded in a fresh gradebook. Returns the gradebook's URL."""
-    db_url = new_gradebook(root / "gradebook.db")
-    (root / "source").symlink_to(SOLUTIONS_DIR, target_is_directory=True)
-    generate([a.id for a in assignments], root / "release", db_url=db_url)
-    return db_url
 
 
 def nbgrader_autograde(root: Path, db_url: str, assignment: Assignment) -> Run:
@@ -94,7 +84,7 @@ def run(quick: bool) -> Section:
     nb_scores: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="cnn-bench-grading-") as tmp:
         root = Path(tmp)
-        db_url = nbgrader_course(root, with_nbgrader)
+        db_url = temp_course(root, [a.id for a in with_nbgrader])
         for assignment in with_nbgrader:
             target = root / "submitted" / STUDENT / assignment.id / assignment.notebook
             target.parent.mkdir(parents=True)
@@ -159,7 +149,7 @@ def run(quick: bool) -> Section:
             "the two graders disagree; `make test` runs tests/test_nbgrader_parity.py, which shows where.",
         ))
     section.notes.append(f"`python -c 'import torch'` in a fresh process: {torch_import.format()}; every 05 grading pays it in the sandbox, and nbgrader's kernel pays it too.")
-    section.notes.append("The nbgrader course is a temporary folder (source -> solutions/, released with autograder.release.generate, a fresh gradebook); "
+    section.notes.append("The nbgrader course is a temporary folder (source -> solutions/, made by autograder.release.temp_course: released, with a fresh gradebook); "
                          "`nbgrader autograde` runs from the repository root so the course's nbgrader_config.py applies.")
     if quick:
         section.notes.append("--quick: one run each, nbgrader on the first notebook only.")

@@ -36,6 +36,8 @@ CHROMIUM_FLAGS = (
     "--window-size=1280,1600", "--remote-debugging-port=0", "--remote-allow-origins=*",
 )
 PAGE_TIMEOUT_S = 60
+# What DevTools answers when an evaluation meets a navigation (the root page redirects by meta refresh).
+NAVIGATION_ERRORS = ("Inspected target navigated or closed", "Execution context was destroyed", "Cannot find context")
 
 
 def find_or_install_chromium() -> str:
@@ -106,12 +108,19 @@ class DevTools:
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
 
     def wait_until(self, expression: str, timeout: float = PAGE_TIMEOUT_S) -> Any:
+        """Poll ``expression`` until it is truthy; a page that is still navigating is polled again."""
         deadline = time.monotonic() + timeout
-        while not (value := self.evaluate(expression)):
-            if time.monotonic() > deadline:
+        value = None
+        while True:
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError as error:
+                if not any(phrase in str(error) for phrase in NAVIGATION_ERRORS):
+                    raise
+                value = None
+            if value or time.monotonic() > deadline:
                 return value
             time.sleep(0.25)
-        return value
 
     def console_errors(self) -> list[str]:
         errors = []
@@ -178,7 +187,7 @@ def open_page(browser: str, url: str) -> DevTools:
 
 @pytest.mark.parametrize(
     ("page", "screenshot"),
-    [("index.html", "index.png"), ("book/convolution.html", "convolution.png"), ("book/padding_stride.html", "padding_stride.png")],
+    [("book/intro.html", "intro.png"), ("book/convolution.html", "convolution.png"), ("book/padding_stride.html", "padding_stride.png")],
 )
 def test_page_loads_without_javascript_errors_and_typesets_math(browser: str, site_url: str, page: str, screenshot: str) -> None:
     tab = open_page(browser, f"{site_url}/{page}")
@@ -192,6 +201,18 @@ def test_page_loads_without_javascript_errors_and_typesets_math(browser: str, si
         title = tab.evaluate("document.title")
         assert not errors, f"{page}: errors in the browser console:\n" + "\n".join(errors)
         assert typeset, f"{page} ({title}): MathJax produced no mjx-container element"
+    finally:
+        tab.close()
+
+
+def test_site_root_redirects_to_the_introduction(browser: str, site_url: str) -> None:
+    tab = open_page(browser, f"{site_url}/index.html")
+    try:
+        arrived = tab.wait_until("location.pathname.endsWith('/book/intro.html') && document.readyState === 'complete'")
+        where = tab.evaluate("location.pathname")
+        assert arrived, f"index.html did not redirect to book/intro.html (the browser is at {where})"
+        assert tab.wait_until("document.querySelectorAll('mjx-container').length"), "the introduction reached from the root has no typeset math"
+        assert not tab.console_errors(), "errors in the browser console on the way from index.html:\n" + "\n".join(tab.console_errors())
     finally:
         tab.close()
 

@@ -22,9 +22,9 @@ import pytest
 from conftest import write_variant
 
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
-from autograder.paths import REPO_ROOT, SOLUTIONS_DIR
+from autograder.paths import REPO_ROOT
 from autograder.registry import max_points
-from autograder.release import generate, load_nbgrader_config, new_gradebook
+from autograder.release import load_nbgrader_config, temp_course
 
 pytestmark = [
     pytest.mark.slow,
@@ -116,9 +116,7 @@ def totals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[float, f
     from nbgrader.api import Gradebook
 
     root = tmp_path_factory.mktemp("course")
-    db_url = new_gradebook(root / "gradebook.db")
-    (root / "source").symlink_to(SOLUTIONS_DIR, target_is_directory=True)
-    generate([a.id for a in ASSIGNMENTS], root / "release", db_url=db_url)
+    db_url = temp_course(root, [a.id for a in ASSIGNMENTS])
     for submission in SUBMISSIONS:
         target = root / "submitted" / submission.student / submission.assignment.id / submission.assignment.notebook
         target.parent.mkdir(parents=True, exist_ok=True)
