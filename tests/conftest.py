@@ -16,7 +16,7 @@ import pytest
 
 from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS, get_assignment
 from autograder.learner import InProcessLearner
-from autograder.notebook import execute_cells, read_notebook, solution_with_replacements
+from autograder.notebook import execute_cells, read_notebook, solution_functions, solution_with_replacements
 from autograder.oracles import build_oracles, load_oracles
 from autograder.registry import CheckFailed, checks_for
 
@@ -173,6 +173,12 @@ def assert_seeded_bug_caught(results: Mapping[str, str | None], failing: set[str
     """Exactly the ``failing`` checks fail, and the message of ``hinted`` contains ``hint``."""
     assert {check_id for check_id, message in results.items() if message} == failing, results
     assert hint in (results[hinted] or ""), results[hinted]
+
+
+@pytest.fixture(scope="module")
+def solution(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The solution notebook's functions for the test module's ``ASSIGNMENT`` (e.g. "01-convolution")."""
+    return solution_functions(request.module.ASSIGNMENT)
 
 
 @pytest.fixture

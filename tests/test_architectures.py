@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from autograder.assignments import get_assignment
 from autograder.checks import architectures
 from autograder.learner import InProcessLearner
-from autograder.notebook import read_notebook, solution_functions
+from autograder.notebook import read_notebook
 from autograder.oracles import load_oracles
 from autograder.reference import load
 from autograder.registry import checks_for, get_check
@@ -34,11 +34,6 @@ pytestmark = pytest.mark.architectures
 ASSIGNMENT = "05-architectures"
 LENET_CHECKS = {"05.lenet5_forward.logits", "05.lenet5_forward.accuracy"}
 CHEAP_CHECKS = [c.id for c in checks_for(ASSIGNMENT) if c.id not in LENET_CHECKS | {"05.build_alexnet.structure"}]
-
-
-@pytest.fixture(scope="module")
-def solution() -> dict[str, Any]:
-    return solution_functions(ASSIGNMENT)
 
 
 def failures(learner: InProcessLearner, check_ids: list[str]) -> dict[str, str]:

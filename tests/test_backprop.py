@@ -16,7 +16,7 @@ from autograder.assignments import get_assignment
 from autograder.checks import backprop
 from autograder.checks.padding_stride import as_pair
 from autograder.learner import PROBE_FUNCTIONS, InProcessLearner
-from autograder.notebook import read_notebook, solution_functions
+from autograder.notebook import read_notebook
 from autograder.registry import checks_for
 
 from conftest import (
@@ -36,11 +36,6 @@ pytestmark = pytest.mark.backprop
 ASSIGNMENT = "04-backprop"
 TOLERANCE = 1e-10
 EXAMPLES = settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-
-
-@pytest.fixture(scope="module")
-def solution() -> dict[str, Any]:
-    return solution_functions(ASSIGNMENT)
 
 
 def leaf(a: np.ndarray) -> torch.Tensor:

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from scipy.signal import convolve2d
 
 from autograder.learner import InProcessLearner
-from autograder.notebook import solution_functions
 from autograder.registry import checks_for
 
 from conftest import (
@@ -33,11 +32,6 @@ pytestmark = pytest.mark.convolution
 
 ASSIGNMENT = "01-convolution"
 EXAMPLES = settings(max_examples=15, deadline=None, derandomize=True)
-
-
-@pytest.fixture(scope="module")
-def solution() -> dict[str, Any]:
-    return solution_functions(ASSIGNMENT)
 
 
 @st.composite

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from autograder.checks import padding_stride
 from autograder.learner import InProcessLearner
-from autograder.notebook import solution_functions
 from autograder.registry import checks_for
 
 from conftest import (
@@ -37,11 +36,6 @@ pytestmark = pytest.mark.padding_stride
 
 ASSIGNMENT = "02-padding-stride"
 EXAMPLES = settings(max_examples=15, deadline=None, derandomize=True)
-
-
-@pytest.fixture(scope="module")
-def solution() -> dict[str, Any]:
-    return solution_functions(ASSIGNMENT)
 
 
 def pair_or_int(low: int, high: int) -> st.SearchStrategy[int | tuple[int, int]]:

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from autograder.checks.padding_stride import as_pair
 from autograder.learner import InProcessLearner
-from autograder.notebook import solution_functions
 from autograder.registry import checks_for
 
 from conftest import (
@@ -33,11 +32,6 @@ pytestmark = pytest.mark.pooling
 
 ASSIGNMENT = "03-pooling"
 EXAMPLES = settings(max_examples=15, deadline=None, derandomize=True)
-
-
-@pytest.fixture(scope="module")
-def solution() -> dict[str, Any]:
-    return solution_functions(ASSIGNMENT)
 
 
 def pair_or_int(low: int, high: int) -> st.SearchStrategy[int | tuple[int, int]]:
