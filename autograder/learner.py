@@ -83,7 +83,7 @@ def summarize_module(module: Any, input_shape: Sequence[int] | None = None) -> d
         return {"type": type(module).__name__, "is_module": False, "parameters": 0, "layers": [], "output_shape": None}
     leaves = [repr(m) for m in module.modules() if not list(m.children())]
     if any(p.is_meta for p in module.parameters()):
-        # Built under meta_device(): give it (uninitialised) memory; only shapes are read.
+        # Built on the meta device (by the learner): give it uninitialised memory; only shapes are read.
         module = module.to_empty(device="cpu")
     output_shape = None
     if input_shape is not None:
@@ -104,18 +104,28 @@ def summarize_module(module: Any, input_shape: Sequence[int] | None = None) -> d
 POSTPROCESSORS: dict[str, Callable[..., Any]] = {"module_summary": summarize_module}
 
 
-def meta_device() -> Any:
-    """A context in which new torch modules are built on the "meta" device: no memory and no
-    random initialisation (AlexNet builds in milliseconds instead of a second).
-    :func:`summarize_module` then gives the module uninitialised CPU memory for its shape pass
-    (a forward pass on meta tensors costs about 2 s of one-off set-up)."""
-    import torch
+@contextmanager
+def initialization_skipped() -> Iterator[None]:
+    """A context in which ``torch.nn.init``'s in-place initialisers (``kaiming_uniform_``,
+    ``uniform_``, ``normal_``, ...) leave their tensor as it is: new modules get uninitialised
+    memory, which is all a structure check reads (shapes, parameter counts, an output shape).
+    AlexNet builds in milliseconds instead of 0.4 s; building on the "meta" device and then
+    ``to_empty`` costs 0.5 s of one-off set-up instead."""
+    from unittest import mock
 
-    return torch.device("meta")
+    import torch.nn.init
+
+    initialisers = [name for name in dir(torch.nn.init) if name.endswith("_") and not name.startswith("_")]
+    with mock.patch.multiple(torch.nn.init, **{name: _leave_as_is for name in initialisers}):
+        yield
+
+
+def _leave_as_is(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+    return tensor
 
 
 # The context the learner's function runs in when its result goes to a postprocessor.
-POSTPROCESS_CONTEXTS: dict[str, Callable[[], Any]] = {"module_summary": meta_device}
+POSTPROCESS_CONTEXTS: dict[str, Callable[[], Any]] = {"module_summary": initialization_skipped}
 
 
 def resolve_markers(value: Any) -> Any:

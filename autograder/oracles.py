@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
@@ -90,10 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.oracles", description=__doc__.splitlines()[0])
     parser.add_argument("assignments", nargs="*", help="assignment ids or numbers (default: all)")
     args = parser.parse_args(argv)
-    chosen = [get_assignment(a) for a in args.assignments] or list(ASSIGNMENTS)
-    for assignment in chosen:
-        changed = write_oracles(assignment)
-        print(f"{oracle_path(assignment)}: {'updated' if changed else 'unchanged'}")
+    try:
+        chosen = [get_assignment(a) for a in args.assignments] or list(ASSIGNMENTS)
+        for assignment in chosen:
+            changed = write_oracles(assignment)
+            print(f"{oracle_path(assignment)}: {'updated' if changed else 'unchanged'}")
+    except (ValueError, CourseSetupError) as error:  # a bad id, or no MNIST / reference weights here
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

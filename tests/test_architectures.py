@@ -161,6 +161,12 @@ VARIANTS: dict[str, tuple[Mapping[str, str], list[str], set[str], str]] = {
     "vgg block without pooling": (
         {"layers.append(nn.MaxPool2d(kernel_size=2, stride=2))\n": ""},
         CHEAP_CHECKS, {"05.vgg_block.structure"}, "halves height and width"),
+    "alexnet ignoring num_classes": (
+        {"nn.Linear(4096, num_classes)": "nn.Linear(4096, 1000)"},
+        ["05.build_alexnet.structure"], {"05.build_alexnet.structure"}, "num_classes outputs"),
+    "alexnet without its last ReLU": (
+        {"nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(),": "nn.Dropout(0.5), nn.Linear(4096, 4096),"},
+        ["05.build_alexnet.structure"], {"05.build_alexnet.structure"}, "expected ReLU()"),
 }
 
 
