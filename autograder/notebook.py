@@ -18,9 +18,11 @@ import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import CodeType
 from typing import Any, Iterable, Mapping
 
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
+from autograder.magics import ipython_to_python, provide_get_ipython
 
 NOTEBOOK_DIR_ENV_VAR = "AUTOGRADER_NOTEBOOK_DIR"
 SELFCHECK_TAG = "selfcheck"
@@ -172,6 +174,23 @@ def detect_assignment(notebook: Notebook) -> Assignment:
     raise NotebookError(f"{notebook.path} is not one of the course's assignments ({names}); grade the notebook you downloaded from exercises/.")
 
 
+def _compile_cell(source: str, name: str, namespace: dict[str, Any]) -> CodeType:
+    """Compile a cell; one with IPython syntax (``%magic``, ``!command``) is first rewritten as
+    Jupyter would run it (:mod:`autograder.magics`). A real syntax error is reported as written."""
+    try:
+        return compile(source, name, "exec")
+    except SyntaxError as error:
+        python = ipython_to_python(source)
+        if python == source:
+            raise
+        try:
+            code = compile(python, name, "exec")
+        except SyntaxError:
+            raise error from None
+        provide_get_ipython(namespace)
+        return code
+
+
 def execute_cells(cells: Iterable[Cell], namespace: dict[str, Any], filename: str) -> list[str]:
     """Execute code cells one by one into ``namespace``; an error in one cell is recorded and
     the next cell still runs, as in nbgrader.
@@ -185,7 +204,7 @@ def execute_cells(cells: Iterable[Cell], namespace: dict[str, Any], filename: st
         # lets tracebacks and learner.describe_exception quote the line, as Jupyter does
         linecache.cache[name] = (len(cell.source), None, cell.source.splitlines(True), name)
         try:
-            code = compile(cell.source, name, "exec")
+            code = _compile_cell(cell.source, name, namespace)
             exec(code, namespace)  # noqa: S102 - learner code runs where the caller decided
         except Exception as exc:  # noqa: BLE001 - report and continue, like nbgrader
             errors.append(f"cell {cell.index}: {type(exc).__name__}: {exc}")

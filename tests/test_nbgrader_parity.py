@@ -1,7 +1,8 @@
 """nbgrader autograde and ``python -m autograder`` give the same total for the same notebook.
 
 One temporary nbgrader course (source = ``solutions/``) receives submissions from several
-students: the solutions, the blank exercises, seeded bugs, and a 05 handed in without its 02-04
+students: the solutions, the blank exercises, seeded bugs, a notebook with Jupyter-only syntax
+(magics, `!` commands), and a 05 handed in without its 02-04
 siblings (05 imports the learner's layers from ``../02-padding-stride/`` and so on; its checks
 swap in the course's layers, so its points must not depend on them). nbgrader autogrades each
 assignment for all students in one call; each total is compared with the command-line grader's.
@@ -46,6 +47,15 @@ BROKEN: dict[str, tuple[str, Mapping[str, str]]] = {
     ),
     "bug-relu-grad-at-zero": ("04-backprop", {"return dout * (x > 0)": "return dout * (x >= 0)"}),
 }
+# student -> (assignment, replacements that change nothing a grader should see): Jupyter
+# syntax the kernel runs and the command line, without a kernel, must get past.
+HARMLESS: dict[str, tuple[str, Mapping[str, str]]] = {
+    "ipython-magics": (
+        "03-pooling",
+        {"import numpy as np\n": "%matplotlib inline\nimport numpy as np\n!echo installing nothing\n",
+         "def maxpool2d_forward(": "%%time\ndef maxpool2d_forward("},
+    ),
+}
 LONE_05 = "only-05"
 
 
@@ -62,15 +72,15 @@ class Submission:
 SUBMISSIONS: list[Submission] = [
     *(Submission("solution", a) for a in ASSIGNMENTS),
     *(Submission("blank", a) for a in ASSIGNMENTS),
-    *(Submission(student, get_assignment(assignment_id)) for student, (assignment_id, _) in BROKEN.items()),
+    *(Submission(student, get_assignment(assignment_id)) for student, (assignment_id, _) in (BROKEN | HARMLESS).items()),
     Submission(LONE_05, get_assignment("05")),
 ]
 
 
 def _handed_in(submission: Submission, root: Path) -> Path:
     """The notebook a student hands in: the released blank, the solution or a seeded bug."""
-    if submission.student in BROKEN:
-        assignment_id, replacements = BROKEN[submission.student]
+    if submission.student in BROKEN | HARMLESS:
+        assignment_id, replacements = (BROKEN | HARMLESS)[submission.student]
         return write_variant(assignment_id, replacements, root / "variants" / submission.student)
     if submission.student == "blank":
         return root / "release" / submission.assignment.id / submission.assignment.notebook
@@ -160,6 +170,12 @@ def test_nbgrader_gives_solutions_full_marks_and_blanks_none(assignment: Assignm
 def test_nbgrader_takes_points_off_each_seeded_bug(student: str, totals: dict[str, tuple[float, float]]) -> None:
     assignment = get_assignment(BROKEN[student][0])
     assert 0 < totals[f"{student}-{assignment.id}"][0] < max_points(assignment)
+
+
+@pytest.mark.parametrize("student", list(HARMLESS))
+def test_jupyter_only_syntax_costs_nothing_in_either_grader(student: str, totals: dict[str, tuple[float, float]]) -> None:
+    assignment = get_assignment(HARMLESS[student][0])
+    assert totals[f"{student}-{assignment.id}"] == (max_points(assignment), max_points(assignment))
 
 
 def test_05_handed_in_alone_scores_as_with_its_siblings(totals: dict[str, tuple[float, float]]) -> None:

@@ -206,6 +206,36 @@ def test_cell_errors_are_recorded_and_later_cells_still_run(sandbox):
     assert learner.cell_errors[1].startswith("cell 2: SyntaxError")
 
 
+IPYTHON_CELLS = [
+    "%matplotlib inline\nimport numpy as np\n!pip install nothing\nlisting = !ls /\n%load_ext autoreload",
+    "%%time\ndef f(x):\n    return np.asarray(x) * 2",
+    "%time y = f(3)\ndef g():\n    return int(y), listing",
+    "%%bash\ntouch should-not-exist",
+    "%%capture\ndef h():\n    return 7\nh?",
+]
+
+
+def test_ipython_magics_and_shell_lines_do_not_cost_the_cell(sandbox):
+    """Jupyter runs these cells; without a kernel, the Python in them still runs, and
+    magics, shell commands and help lookups are skipped with a note (--verbose shows it)."""
+    learner = sandbox(IPYTHON_CELLS)
+    assert learner.cell_errors == []
+    assert np.array_equal(learner.call("f", [1, 2]), [2, 4])
+    assert learner.call("g") == (6, [])
+    assert learner.call("h") == 7
+    assert "skipped %matplotlib inline" in learner.output and "skipped !pip install nothing" in learner.output
+    assert "skipped the %%bash cell" in learner.output
+
+
+def test_ipython_cells_run_alike_in_process_and_a_real_syntax_error_is_reported_as_written():
+    namespace: dict = {}
+    errors = execute_cells(synthetic([*IPYTHON_CELLS, "%time def broken(:\n    pass", "def oops(:\n    %time 1"]).learner_code(), namespace, "synthetic.ipynb")
+    assert namespace["g"]() == (6, []) and namespace["h"]() == 7
+    assert not Path("should-not-exist").exists(), "a %%bash cell must not run"
+    assert [e.split(":")[:2] for e in errors] == [["cell 5", " SyntaxError"], ["cell 6", " SyntaxError"]], errors
+    assert "'(' was never closed" in errors[1] or "invalid syntax" in errors[1], errors
+
+
 def test_a_cell_that_hangs_is_skipped_and_the_rest_still_runs(sandbox):
     learner = sandbox(["def f():\n    return 1", "while True:\n    pass", "def g():\n    return 2"], limits=Limits(call_timeout=2, exec_timeout=1))
     assert (learner.call("f"), learner.call("g")) == (1, 2)
