@@ -48,12 +48,18 @@ BROKEN: dict[str, tuple[str, Mapping[str, str]]] = {
     "bug-relu-grad-at-zero": ("04-backprop", {"return dout * (x > 0)": "return dout * (x >= 0)"}),
 }
 # student -> (assignment, replacements that change nothing a grader should see): Jupyter
-# syntax the kernel runs and the command line, without a kernel, must get past.
+# syntax the kernel runs and the command line, without a kernel, must get past; stderr output
+# from a graded function, which nbgrader would score 0 in a test cell.
 HARMLESS: dict[str, tuple[str, Mapping[str, str]]] = {
     "ipython-magics": (
         "03-pooling",
         {"import numpy as np\n": "%matplotlib inline\nimport numpy as np\n!echo installing nothing\n",
          "def maxpool2d_forward(": "%%time\ndef maxpool2d_forward("},
+    ),
+    "debug-prints-to-stderr": (
+        "01-convolution",
+        {"def sobel_magnitude(img):\n": "def sobel_magnitude(img):\n    import sys, warnings\n"
+         "    print('debugging sobel_magnitude', file=sys.stderr)\n    warnings.warn('a learner warning')\n"},
     ),
 }
 LONE_05 = "only-05"

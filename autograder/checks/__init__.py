@@ -7,6 +7,8 @@ Modules: ``convolution`` (01), ``padding_stride`` (02), ``pooling`` (03), ``back
 
 from __future__ import annotations
 
+import sys
+from contextlib import redirect_stderr
 from typing import Any, MutableMapping
 
 from autograder.learner import InProcessLearner
@@ -17,11 +19,14 @@ def grade(check_id: str, namespace: MutableMapping[str, Any]) -> None:
     """Run one check on a notebook's ``globals()``; used by the locked nbgrader test cells.
 
     Prints a one-line verdict on success; raises :class:`CheckFailed` (the cell fails and
-    nbgrader gives 0 points for it) otherwise.
+    nbgrader gives 0 points for it) otherwise. What the learner's code writes to stderr while
+    the check runs (a debugging print, a NumPy RuntimeWarning) goes to stdout instead: nbgrader
+    scores any stderr output of a test cell 0, and the command-line grader ignores it.
     """
     check = get_check(check_id)
     try:
-        check.func(InProcessLearner(namespace))
+        with redirect_stderr(sys.stdout):
+            check.func(InProcessLearner(namespace))
     except CheckFailed as failure:
         raise CheckFailed(f"{check.id} ({check.points:g} points): {failure}") from None
     print(f"✓ {check.id}: {check.title} ({check.points:g}/{check.points:g} points)")
