@@ -31,8 +31,7 @@ class KernelFreeShell:
     """What ``get_ipython()`` returns while grading: the few calls transformed cells make."""
 
     def __init__(self, namespace: MutableMapping[str, Any]) -> None:
-        self.namespace = namespace
-        self.user_ns = namespace
+        self.user_ns = namespace  # IPython's name for the notebook's namespace
 
     @staticmethod
     def _skip(what: str) -> None:
@@ -46,7 +45,7 @@ class KernelFreeShell:
 
     def run_cell_magic(self, name: str, line: str, cell: str) -> Any:
         if name in CELL_MAGICS_RUN:
-            exec(compile(ipython_to_python(cell), f"<%%{name} cell>", "exec"), self.namespace)  # noqa: S102 - the learner's own cell
+            exec(compile(ipython_to_python(cell), f"<%%{name} cell>", "exec"), self.user_ns)  # noqa: S102 - the learner's own cell
             return None
         self._skip(f"the %%{name} cell")
         return None
@@ -63,9 +62,9 @@ class KernelFreeShell:
         try:
             code = compile(statement, "<%time>", "eval")
         except SyntaxError:
-            exec(compile(statement, "<%time>", "exec"), self.namespace)  # noqa: S102 - the learner's own line
+            exec(compile(statement, "<%time>", "exec"), self.user_ns)  # noqa: S102 - the learner's own line
             return None
-        return eval(code, self.namespace)  # noqa: S307 - the learner's own expression
+        return eval(code, self.user_ns)  # noqa: S307 - the learner's own expression
 
 
 def provide_get_ipython(namespace: MutableMapping[str, Any]) -> None:

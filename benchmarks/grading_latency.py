@@ -114,12 +114,12 @@ def run(quick: bool) -> Section:
     for assignment in assignments:
         a = assignment.id
         ours = [Stats(tuple(cli_times[a])).format(digits=3), checks[a].format(), last[a].slowest()]
+        blank_time = Stats(tuple(blank[a])).format(digits=3)
         if a in nb_times:
             speedup = ratios(nb_times[a], cli_times[a])
-            table.add(a, *ours, Stats(tuple(nb_times[a])).format(), speedup.format("x"), f"{cli[a][-1].score:g} / {nb_scores[a]:g}",
-                      Stats(tuple(blank[a])).format(digits=3))
+            table.add(a, *ours, Stats(tuple(nb_times[a])).format(), speedup.format("x"), f"{cli[a][-1].score:g} / {nb_scores[a]:g}", blank_time)
         else:
-            table.add(a, *ours, "(quick: skipped)", "-", f"{cli[a][-1].score:g} / -", Stats(tuple(blank[a])).format(digits=3))
+            table.add(a, *ours, "(quick: skipped)", "-", f"{cli[a][-1].score:g} / -", blank_time)
     section.tables.append(table)
 
     median = {a: Stats(tuple(times)).median for a, times in cli_times.items()}

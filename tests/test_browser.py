@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -110,7 +111,6 @@ class DevTools:
     def wait_until(self, expression: str, timeout: float = PAGE_TIMEOUT_S) -> Any:
         """Poll ``expression`` until it is truthy; a page that is still navigating is polled again."""
         deadline = time.monotonic() + timeout
-        value = None
         while True:
             try:
                 value = self.evaluate(expression)
@@ -172,17 +172,22 @@ def browser() -> Iterator[str]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def open_page(browser: str, url: str) -> DevTools:
-    """Open ``url`` in a new tab with console and log capture on; wait for the load event."""
+@contextmanager
+def open_page(browser: str, url: str) -> Iterator[DevTools]:
+    """Open ``url`` in a new tab with console and log capture on, wait for the load event, and
+    close the tab's connection afterwards."""
     request = urllib.request.Request(f"{browser}/json/new?about:blank", method="PUT")
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
         target = json.load(response)
     tab = DevTools(target["webSocketDebuggerUrl"])
-    for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
-        tab.call(domain)
-    tab.call("Page.navigate", url=url)
-    tab.wait_for_event("Page.loadEventFired")
-    return tab
+    try:
+        for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
+            tab.call(domain)
+        tab.call("Page.navigate", url=url)
+        tab.wait_for_event("Page.loadEventFired")
+        yield tab
+    finally:
+        tab.close()
 
 
 @pytest.mark.parametrize(
@@ -190,8 +195,7 @@ def open_page(browser: str, url: str) -> DevTools:
     [("book/intro.html", "intro.png"), ("book/convolution.html", "convolution.png"), ("book/padding_stride.html", "padding_stride.png")],
 )
 def test_page_loads_without_javascript_errors_and_typesets_math(browser: str, site_url: str, page: str, screenshot: str) -> None:
-    tab = open_page(browser, f"{site_url}/{page}")
-    try:
+    with open_page(browser, f"{site_url}/{page}") as tab:
         typeset = tab.wait_until("document.querySelectorAll('mjx-container').length")
         if page.endswith("padding_stride.html"):
             tab.wait_until("document.querySelectorAll('.widget-slider').length >= 5 && document.querySelector('.widget-output img') !== null")
@@ -201,28 +205,21 @@ def test_page_loads_without_javascript_errors_and_typesets_math(browser: str, si
         title = tab.evaluate("document.title")
         assert not errors, f"{page}: errors in the browser console:\n" + "\n".join(errors)
         assert typeset, f"{page} ({title}): MathJax produced no mjx-container element"
-    finally:
-        tab.close()
 
 
 def test_site_root_redirects_to_the_introduction(browser: str, site_url: str) -> None:
-    tab = open_page(browser, f"{site_url}/index.html")
-    try:
+    with open_page(browser, f"{site_url}/index.html") as tab:
         arrived = tab.wait_until("location.pathname.endsWith('/book/intro.html') && document.readyState === 'complete'")
         where = tab.evaluate("location.pathname")
         assert arrived, f"index.html did not redirect to book/intro.html (the browser is at {where})"
         assert tab.wait_until("document.querySelectorAll('mjx-container').length"), "the introduction reached from the root has no typeset math"
-        assert not tab.console_errors(), "errors in the browser console on the way from index.html:\n" + "\n".join(tab.console_errors())
-    finally:
-        tab.close()
+        errors = tab.console_errors()
+        assert not errors, "errors in the browser console on the way from index.html:\n" + "\n".join(errors)
 
 
 def test_padding_page_renders_the_explorer_without_a_kernel(browser: str, site_url: str) -> None:
-    tab = open_page(browser, f"{site_url}/book/padding_stride.html")
-    try:
+    with open_page(browser, f"{site_url}/book/padding_stride.html") as tab:
         ready = tab.wait_until("document.querySelectorAll('.widget-slider').length >= 5 && document.querySelector('.widget-output img') !== null")
         labels = tab.evaluate("Array.from(document.querySelectorAll('.widget-slider .widget-label')).map(e => e.textContent)")
         assert ready, f"the explorer did not render from its embedded state (labels found: {labels})"
         assert labels == ["W input", "K kernel", "P padding", "S stride", "D dilation"]
-    finally:
-        tab.close()
