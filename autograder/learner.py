@@ -69,6 +69,11 @@ PROBE_FUNCTIONS: dict[str, Callable[[np.ndarray], float]] = {
 }
 
 
+def leaf_layers(module: Any) -> list[str]:
+    """The reprs of a ``torch.nn.Module``'s leaf layers (those with no children), in order."""
+    return [repr(m) for m in module.modules() if not list(m.children())]
+
+
 def summarize_module(module: Any, input_shape: Sequence[int] | None = None) -> dict[str, Any]:
     """Describe a ``torch.nn.Module`` as plain data: type, parameter count, leaf layers and,
     given an input shape, the output shape for a zero input.
@@ -81,7 +86,7 @@ def summarize_module(module: Any, input_shape: Sequence[int] | None = None) -> d
 
     if not isinstance(module, torch.nn.Module):
         return {"type": type(module).__name__, "is_module": False, "parameters": 0, "layers": [], "output_shape": None}
-    leaves = [repr(m) for m in module.modules() if not list(m.children())]
+    leaves = leaf_layers(module)
     if any(p.is_meta for p in module.parameters()):
         # Built on the meta device (by the learner): give it uninitialised memory; only shapes are read.
         module = module.to_empty(device="cpu")
@@ -216,6 +221,16 @@ class Learner(Protocol):
         """Wall times in seconds of ``repeats`` calls, measured by trusted code."""
 
 
+def wall_times(call: Callable[[], Any], repeats: int) -> list[float]:
+    """Seconds each of ``repeats`` runs of ``call`` took (``time.perf_counter``)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 class InProcessLearner:
     """A :class:`Learner` over a namespace in this process, e.g. a notebook's ``globals()``.
 
@@ -259,12 +274,7 @@ class InProcessLearner:
         return summarize_module(module, input_shape)
 
     def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            self._invoke(name, args, kwargs)
-            times.append(time.perf_counter() - start)
-        return times
+        return wall_times(lambda: self._invoke(name, args, kwargs), repeats)
 
 
 _MISSING = object()

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from autograder.compare import assert_equal, assert_matches, describe_call, matching_hint
-from autograder.learner import Learner, LearnerError
+from autograder.learner import Learner, LearnerError, leaf_layers
 from autograder.oracles import oracle
 from autograder.registry import CheckFailed, check
 
@@ -96,11 +96,6 @@ def normalize_layer(text: str) -> str:
     return re.sub(r"\b(kernel_size|stride|padding|dilation|output_size)=(\d+)\b", r"\1=(\2, \2)", text)
 
 
-def _leaf_layers(module: Any) -> list[str]:
-    """A reference module's leaf layers as :func:`_layers` lists a learner's."""
-    return [normalize_layer(repr(m)) for m in module.modules() if not list(m.children()) and not repr(m).startswith(("Flatten(", "Identity("))]
-
-
 def _layers(summary: Mapping[str, Any]) -> list[str]:
     return [normalize_layer(layer) for layer in summary.get("layers", []) if not layer.startswith(("Flatten(", "Identity("))]
 
@@ -148,8 +143,8 @@ def build_oracles() -> dict[str, np.ndarray]:
         out["alexnet.parameters"] = np.array(count(alexnet))
         out["alexnet.parameters_10_classes"] = np.array(count(reference_alexnet(10)))
         out["alexnet.output_shape"] = np.array(tuple(alexnet.eval()(torch.zeros(ALEXNET_INPUT)).shape))
-        out["alexnet.layers"] = np.array(_leaf_layers(alexnet))
-        out["alexnet.layers_10_classes"] = np.array(_leaf_layers(reference_alexnet(10)))
+        out["alexnet.layers"] = np.array(_layers({"layers": leaf_layers(alexnet)}))
+        out["alexnet.layers_10_classes"] = np.array(_layers({"layers": leaf_layers(reference_alexnet(10))}))
         out["alexnet.wrong.no_bias"] = np.array(count(reference_alexnet(bias=False)))
         out["alexnet.wrong.paper_widths"] = np.array(count(reference_alexnet(widths=ALEXNET_PAPER_WIDTHS)))
         out["alexnet.wrong.convs_only"] = np.array(count(alexnet.features))
