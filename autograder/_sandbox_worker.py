@@ -360,10 +360,8 @@ class Worker:
         self.reply_fd = reply_fd
         self.module = types.ModuleType("__main__")
         self.namespace: dict[str, Any] = self.module.__dict__
-        self.filename = "notebook"
 
     def exec_cells(self, cells: list[list[Any]], filename: str) -> dict[str, Any]:
-        self.filename = filename
         sys.modules["__main__"] = self.module  # as in Jupyter, `import __main__` is the notebook
         errors: list[str] = []
         for index, source in cells:

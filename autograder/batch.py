@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from autograder.engine import NotebookResult, Submission, grade_many
 from autograder.paths import PACKAGE_DIR
@@ -42,18 +42,13 @@ def discover(root: str | os.PathLike[str]) -> list[tuple[str, str, Submission]]:
 
 
 def grade_batch(
-    root: str | os.PathLike[str],
+    found: Sequence[tuple[str, str, Submission]],
     *,
     jobs: int = 1,
     on_done: Callable[[NotebookResult], None] | None = None,
     **options: Any,
 ) -> list[tuple[str, NotebookResult]]:
-    """(learner, result) for every submission under ``root``, in folder order.
-
-    Raises:
-        BatchError: see :func:`discover`.
-    """
-    found = discover(root)
+    """(learner, result) for every submission :func:`discover` ``found``, in folder order."""
     results = grade_many([s for _, _, s in found], jobs=jobs, on_done=on_done, **options)
     rows = []
     for (learner, assignment_folder, _), result in zip(found, results):

@@ -80,12 +80,12 @@ def _run(args: argparse.Namespace) -> int:
     errors: list[str] = []
     if args.batch:
         try:
-            count = len(batch.discover(args.batch))
+            found = batch.discover(args.batch)
         except batch.BatchError as exc:
             print(exc, file=sys.stderr)
             return EXIT_INPUT
-        with report.progress(count, enabled=not args.quiet) as advance:
-            rows = batch.grade_batch(args.batch, jobs=args.jobs, on_done=lambda r: advance(str(r.path)), **options)
+        with report.progress(len(found), enabled=not args.quiet) as advance:
+            rows = batch.grade_batch(found, jobs=args.jobs, on_done=lambda r: advance(str(r.path)), **options)
         results = [r for _, r in rows]
         report.write_csv(rows, args.csv or "batch-results.csv")
         if not args.quiet and args.csv != "-":
@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.only and results and not any(r.checks for r in results if not r.error):
         print(f"no check id matches --only {args.only!r}", file=sys.stderr)
         return EXIT_INPUT
-    if args.fail_under is not None and report.total_percent(results) < args.fail_under:
-        print(f"total {report.total_percent(results):.1f}% is below --fail-under {args.fail_under:g}%", file=sys.stderr)
+    if args.fail_under is not None and (percent := report.total_percent(results)) < args.fail_under:
+        print(f"total {percent:.1f}% is below --fail-under {args.fail_under:g}%", file=sys.stderr)
         return EXIT_BELOW
     return EXIT_OK

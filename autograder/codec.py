@@ -60,6 +60,11 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _gradable(dtype: np.dtype) -> bool:
+    """Plain numbers: no objects, records or sub-array dtypes."""
+    return dtype.kind in GRADABLE_DTYPE_KINDS and dtype.fields is None and not dtype.hasobject and dtype.subdtype is None
+
+
 def _float(x: float) -> str:
     return float.hex(float(x))
 
@@ -69,7 +74,7 @@ class _Encoder:
         self.blobs: list[bytes] = []
 
     def blob(self, array: np.ndarray, where: str) -> int:
-        if array.dtype.kind not in GRADABLE_DTYPE_KINDS or array.dtype.fields is not None or array.dtype.hasobject:
+        if not _gradable(array.dtype):
             raise CodecError(
                 f"an array of dtype {array.dtype}{f' (at {where})' if where else ''}, which cannot be graded; return numbers (a float or int array)"
             )
@@ -155,7 +160,7 @@ def _read_array(blob: bytes, scalar: bool) -> Any:
         raise
     except Exception as exc:  # noqa: BLE001 - any malformed header is a codec error
         raise CodecError(f"a malformed array ({type(exc).__name__})") from None
-    if dtype.kind not in GRADABLE_DTYPE_KINDS or dtype.fields is not None or dtype.hasobject or dtype.subdtype is not None:
+    if not _gradable(dtype):
         raise CodecError(f"an array of dtype {dtype}, which cannot be graded; return numbers (a float or int array)")
     count = math.prod(shape)
     start = stream.tell()

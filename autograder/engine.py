@@ -16,7 +16,6 @@ The same plugin lets any CI run the checks under plain pytest::
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import os
 import time
 import types
@@ -28,14 +27,11 @@ from autograder.assignments import ASSIGNMENTS, FORBIDDEN_IN_NUMPY_ASSIGNMENTS, 
 from autograder.errors import CourseSetupError
 from autograder.notebook import Notebook, NotebookError, detect_assignment, read_notebook
 from autograder.paths import ORACLE_DATA_DIR, PACKAGE_DIR
-from autograder.registry import CheckFailed, get_check
+from autograder.registry import CheckFailed, checks_module, get_check
 from autograder.sandbox import GIB, Limits, SandboxedLearner
 
 _NUMPY_ONLY = [a.number for a in ASSIGNMENTS if a.numpy_only]
 NUMPY_ONLY_RULE = f"is not allowed in the NumPy assignments ({_NUMPY_ONLY[0]}-{_NUMPY_ONLY[-1]}); write it with NumPy only"
-DEFAULT_CALL_TIMEOUT = 10.0
-DEFAULT_EXEC_TIMEOUT = 60.0
-NUMPY_MEMORY = 2 * GIB
 TORCH_MEMORY = 4 * GIB  # torch maps about 0.8 GiB just by being imported
 CHECK_MARKER = "check(id, points): a graded check of the autograder"
 
@@ -131,9 +127,9 @@ def sandbox_for(
     """The sandbox the course's rules call for: NumPy-only assignments forbid torch, scipy.signal
     and scipy.ndimage; 05 preloads torch and gets more memory; nobody reads the oracles."""
     limits = Limits(
-        call_timeout=timeout or DEFAULT_CALL_TIMEOUT,
-        exec_timeout=exec_timeout or DEFAULT_EXEC_TIMEOUT,
-        memory_bytes=NUMPY_MEMORY if assignment.numpy_only else TORCH_MEMORY,
+        call_timeout=timeout or Limits.call_timeout,
+        exec_timeout=exec_timeout or Limits.exec_timeout,
+        memory_bytes=Limits.memory_bytes if assignment.numpy_only else TORCH_MEMORY,
     )
     return SandboxedLearner(
         notebook,
@@ -175,9 +171,8 @@ class GradingPlugin:
         self._learner = learner
         self.assignment = assignment
         self.only = only
-        self.order: list[str] = []
         self._outcomes: dict[str, tuple[str, str, float]] = {}
-        self._check_ids: dict[str, str] = {}
+        self._check_ids: dict[str, str] = {}  # node id -> check id of the selected checks, in definition order
         self._errors: dict[str, tuple[str, str]] = {}
 
     def provide_learner(self) -> Any:
@@ -210,7 +205,7 @@ class GradingPlugin:
             wanted = check_id.split(".", 1)[0] == self.assignment.number and (self.only is None or fnmatch.fnmatchcase(check_id, self.only))
             (selected if wanted else deselected).append(item)
             if wanted:
-                self.order.append(item.nodeid)
+                self._check_ids[item.nodeid] = check_id
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = selected
@@ -233,14 +228,11 @@ class GradingPlugin:
                 outcome = ("error", "the check failed without a message.")
             self._outcomes[report.nodeid] = (*outcome, report.duration)
 
-    def pytest_collection_finish(self, session: Any) -> None:
-        self._check_ids = {item.nodeid: _check_id(item) for item in session.items if item.nodeid in self.order}
-
     def check_results(self) -> list[CheckResult]:
         """Results in definition order; a selected check that never reported counts as an error."""
         results = []
-        for nodeid in self.order:
-            check = get_check(self._check_ids[nodeid])
+        for nodeid, check_id in self._check_ids.items():
+            check = get_check(check_id)
             status, message, duration = self._outcomes.get(nodeid, ("error", "the check did not run.", 0.0))
             if status in ("error", "failed") and nodeid in self._errors:
                 status, message = self._errors[nodeid]
@@ -250,7 +242,7 @@ class GradingPlugin:
 
 
 def _pytest_args(assignment: Assignment) -> list[str]:
-    module = importlib.import_module(f"autograder.checks.{assignment.checks_module}")
+    module = checks_module(assignment)
     return [
         str(Path(module.__file__).resolve()),  # type: ignore[arg-type]
         "--rootdir", str(PACKAGE_DIR.parent),
@@ -299,7 +291,7 @@ def run_checks(learner: Any, assignment: Assignment, *, only: str | None = None)
 
 def own_layers_report(assignment: Assignment, learner: Any) -> str:
     """The checks module's informational ``own_layers_report(learner)``, when it has one."""
-    module = importlib.import_module(f"autograder.checks.{assignment.checks_module}")
+    module = checks_module(assignment)
     report = getattr(module, "own_layers_report", None)
     if report is None:
         return ""

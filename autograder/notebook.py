@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import linecache
 import os
-import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -55,10 +54,6 @@ class Cell:
     @property
     def is_test(self) -> bool:
         return bool(self.nbgrader.get("grade")) and not self.nbgrader.get("solution")
-
-    @property
-    def is_solution(self) -> bool:
-        return bool(self.nbgrader.get("solution"))
 
     @property
     def is_selfcheck(self) -> bool:
@@ -290,10 +285,3 @@ def import_functions(sources: Mapping[str, str]) -> dict[str, Any]:
             raise NotebookError(f"cannot find your {assignment.id} notebook at {path}; keep the assignment folders side by side.")
         functions.update(load_functions(path, names))
     return functions
-
-
-def format_exception_line(exc: BaseException) -> str:
-    """The last frame of a traceback as one line, for messages."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at line {frames[-1].lineno}" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"

@@ -10,7 +10,6 @@ and compares, so torch stays the oracle and the files never drift.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
 from autograder.errors import CourseSetupError
 from autograder.paths import ORACLE_DATA_DIR
+from autograder.registry import checks_module
 
 
 class OracleError(CourseSetupError, RuntimeError):
@@ -65,8 +65,7 @@ def oracle(assignment_id: str, key: str) -> np.ndarray:
 
 def build_oracles(assignment: Assignment) -> dict[str, np.ndarray]:
     """Compute one assignment's oracles with PyTorch (imports torch)."""
-    module = importlib.import_module(f"autograder.checks.{assignment.checks_module}")
-    return module.build_oracles()
+    return checks_module(assignment).build_oracles()
 
 
 def _same(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:

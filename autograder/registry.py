@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
@@ -89,15 +90,17 @@ def check(id: str, title: str, points: float) -> Callable[[Callable], Callable]:
     return decorate
 
 
-def _import_checks(assignment: Assignment) -> None:
-    importlib.import_module(f"autograder.checks.{assignment.checks_module}")
+def checks_module(assignment: Assignment) -> ModuleType:
+    """The assignment's checks module (``autograder.checks.<name>``), imported, which registers
+    its checks."""
+    return importlib.import_module(f"autograder.checks.{assignment.checks_module}")
 
 
 def checks_for(assignment: Assignment | str) -> list[Check]:
     """All checks of one assignment, in the order they are defined."""
     if isinstance(assignment, str):
         assignment = get_assignment(assignment)
-    _import_checks(assignment)
+    checks_module(assignment)
     return [c for c in _REGISTRY.values() if c.number == assignment.number]
 
 
@@ -114,7 +117,7 @@ def get_check(check_id: str) -> Check:
     """
     number = check_id.split(".", 1)[0]
     try:
-        _import_checks(get_assignment(number))
+        checks_module(get_assignment(number))
     except ValueError:
         pass
     try:

@@ -95,7 +95,7 @@ def print_report(results: Sequence[NotebookResult], *, quiet: bool = False, verb
 
 
 @contextmanager
-def progress(total: int, *, enabled: bool = True, description: str = "grading") -> Iterator[Callable[[str], None]]:
+def progress(total: int, *, enabled: bool = True) -> Iterator[Callable[[str], None]]:
     """A progress bar on stderr; yields ``advance(label)``. Silent when not a terminal."""
     if not enabled or total < 2 or not sys.stderr.isatty():
         yield lambda label: None
@@ -105,7 +105,7 @@ def progress(total: int, *, enabled: bool = True, description: str = "grading") 
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.fields[label]}", style="dim"))
     with Progress(*columns, console=Console(file=sys.stderr), transient=True) as bar:
-        task = bar.add_task(description, total=total, label="")
+        task = bar.add_task("grading", total=total, label="")
 
         def advance(label: str) -> None:
             bar.update(task, advance=1, label=clean(label)[-50:])

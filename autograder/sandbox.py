@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from autograder import codec
-from autograder.learner import LearnerError
+from autograder.learner import LearnerError, wall_times
 from autograder.notebook import NOTEBOOK_DIR_ENV_VAR, Notebook
 from autograder.paths import PACKAGE_DIR
 
@@ -350,9 +350,9 @@ class _Child:
                 return
             self.output.feed(data)
 
-    def close(self) -> None:
-        """End the child and remove its working directory."""
-        self.stop()
+    def close(self) -> str:
+        """End the child, remove its working directory, and say how the child ended (:meth:`stop`)."""
+        how = self.stop()
         self.selector.close()
         for fd in (self.request_fd, self.reply_fd, self.output_fd):
             if fd >= 0:
@@ -361,6 +361,7 @@ class _Child:
                 except OSError:
                     pass
         _remove_tree(self.root)
+        return how
 
 
 class SandboxedLearner:
@@ -460,8 +461,7 @@ class SandboxedLearner:
 
     def _drop_child(self) -> str:
         assert self._child is not None
-        how = self._child.stop()
-        self._child.close()
+        how = self._child.close()
         self._child = None
         return how
 
@@ -585,8 +585,7 @@ class SandboxedLearner:
             self._drop_child()
             raise LearnerError(f"{name}: the sandbox received a malformed reply; the check cannot run.")
         if self._setup_forbidden and reply.get("exception") in ("NameError", "ImportError", "ModuleNotFoundError"):
-            modules = ", ".join(sorted({self._prefix(m) for m in self._setup_forbidden}))
-            message += f" (Your notebook imports {modules}, which {self.forbidden_rule}.)"
+            message += f" (Your notebook imports {', '.join(self.forbidden_imports)}, which {self.forbidden_rule}.)"
         raise LearnerError(message)
 
     def _raise_if_forbidden(self, name: str, modules: Sequence[str]) -> None:
@@ -614,12 +613,7 @@ class SandboxedLearner:
         return self._call(name, args, kwargs, postprocess="module_summary", post_kwargs=post_kwargs)
 
     def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            self._call(name, args, kwargs, discard=True)
-            times.append(time.perf_counter() - start)
-        return times
+        return wall_times(lambda: self._call(name, args, kwargs, discard=True), repeats)
 
 
 def _strings(value: Any) -> bool:
