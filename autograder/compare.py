@@ -41,20 +41,24 @@ def _as_array(got: Any, call: str, what: str, expected: np.ndarray) -> np.ndarra
     )
 
 
-def _close(got: np.ndarray, expected: np.ndarray, tolerance: float) -> bool:
-    if got.shape != expected.shape:
-        return False
+def _differing(got: np.ndarray, expected: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of the entries off by more than ``tolerance * max(1, max|expected|)``, absolute
+    errors) for two arrays of one shape. A NaN error (NaN or inf where the other differs) is off."""
     scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
     with np.errstate(invalid="ignore"):
         err = np.abs(got.astype(np.float64) - expected.astype(np.float64))
-    return bool(np.all(err <= tolerance * scale) and not np.any(np.isnan(got) & ~np.isnan(expected)))
+    return ~(err <= tolerance * scale), err
+
+
+def _close(got: np.ndarray, expected: np.ndarray, tolerance: float) -> bool:
+    return got.shape == expected.shape and not _differing(got, expected, tolerance)[0].any()
 
 
 def matching_hint(got: np.ndarray, hints: Sequence[tuple[str, np.ndarray]], tolerance: float) -> str | None:
     """The first hint whose wrong answer equals ``got``."""
     for text, wrong in hints:
         wrong = np.asarray(wrong)
-        if got.shape == wrong.shape and _close(got, wrong, max(tolerance, 1e-8)):
+        if _close(got, wrong, max(tolerance, 1e-8)):
             return text
     return None
 
@@ -96,12 +100,9 @@ def assert_matches(
         raise CheckFailed(message)
     if not np.issubdtype(got.dtype, np.number) and got.dtype != np.bool_:
         raise CheckFailed(f"{call}: {what} has dtype {got.dtype}, expected numbers.")
-    if _close(got, expected, tolerance):
+    bad, err = _differing(got, expected, tolerance)
+    if not bad.any():
         return
-    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
-    with np.errstate(invalid="ignore"):
-        err = np.abs(got.astype(np.float64) - expected.astype(np.float64))
-    bad = ~(err <= tolerance * scale)
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     index = "[" + ", ".join(map(str, first)) + "]"
     message = (

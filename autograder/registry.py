@@ -6,8 +6,7 @@ decorator registers it and marks it for pytest, which is the engine that runs ch
 (``autograder.engine``). nbgrader test cells call the very same functions through
 :func:`autograder.checks.grade`, so both grading paths give the same points.
 
-Check ids read ``NN.function.case``, e.g. ``02.conv2d_forward.stride_padding``; the first two
-parts form the check's *group*.
+Check ids read ``NN.function.case``, e.g. ``02.conv2d_forward.stride_padding``.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
-from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
+from autograder.assignments import Assignment, get_assignment
 
 if TYPE_CHECKING:
     from autograder.learner import Learner
@@ -47,14 +46,6 @@ class Check:
     @property
     def number(self) -> str:
         return self.id.split(".", 1)[0]
-
-    @property
-    def group(self) -> str:
-        return ".".join(self.id.split(".")[:2])
-
-    @property
-    def assignment(self) -> Assignment:
-        return get_assignment(self.number)
 
 
 _REGISTRY: dict[str, Check] = {}
@@ -102,11 +93,6 @@ def checks_for(assignment: Assignment | str) -> list[Check]:
         assignment = get_assignment(assignment)
     checks_module(assignment)
     return [c for c in _REGISTRY.values() if c.number == assignment.number]
-
-
-def all_checks() -> list[Check]:
-    """Every registered check of every assignment."""
-    return [c for a in ASSIGNMENTS for c in checks_for(a)]
 
 
 def get_check(check_id: str) -> Check:

@@ -96,8 +96,9 @@ def normalize_layer(text: str) -> str:
     return re.sub(r"\b(kernel_size|stride|padding|dilation|output_size)=(\d+)\b", r"\1=(\2, \2)", text)
 
 
-def _layers(summary: Mapping[str, Any]) -> list[str]:
-    return [normalize_layer(layer) for layer in summary.get("layers", []) if not layer.startswith(("Flatten(", "Identity("))]
+def _layers(layers: Sequence[str]) -> list[str]:
+    """Leaf-layer reprs as compared: normalized, without the parameter-free Flatten and Identity."""
+    return [normalize_layer(layer) for layer in layers if not layer.startswith(("Flatten(", "Identity("))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,8 +144,8 @@ def build_oracles() -> dict[str, np.ndarray]:
         out["alexnet.parameters"] = np.array(count(alexnet))
         out["alexnet.parameters_10_classes"] = np.array(count(reference_alexnet(10)))
         out["alexnet.output_shape"] = np.array(tuple(alexnet.eval()(torch.zeros(ALEXNET_INPUT)).shape))
-        out["alexnet.layers"] = np.array(_layers({"layers": leaf_layers(alexnet)}))
-        out["alexnet.layers_10_classes"] = np.array(_layers({"layers": leaf_layers(reference_alexnet(10))}))
+        out["alexnet.layers"] = np.array(_layers(leaf_layers(alexnet)))
+        out["alexnet.layers_10_classes"] = np.array(_layers(leaf_layers(reference_alexnet(10))))
         out["alexnet.wrong.no_bias"] = np.array(count(reference_alexnet(bias=False)))
         out["alexnet.wrong.paper_widths"] = np.array(count(reference_alexnet(widths=ALEXNET_PAPER_WIDTHS)))
         out["alexnet.wrong.convs_only"] = np.array(count(alexnet.features))
@@ -162,7 +163,7 @@ def build_oracles() -> dict[str, np.ndarray]:
             block = reference_vgg_block(num_convs, c_in, c_out)
             out[f"vgg_block.{i}.output_shape"] = np.array(tuple(block(torch.zeros(input_shape)).shape))
             out[f"vgg_block.{i}.parameters"] = np.array(count(block))
-            out[f"vgg_block.{i}.layers"] = np.array([normalize_layer(repr(m)) for m in block])
+            out[f"vgg_block.{i}.layers"] = np.array(_layers(leaf_layers(block)))
 
     for name, layers in RECEPTIVE_FIELD_CASES:
         out[f"receptive_field.{name}"] = np.array(_measured_receptive_field(layers))
@@ -466,7 +467,7 @@ def test_vgg_block_structure(learner: Learner) -> None:
             hint = "3x3 convolutions need padding=1 to keep the height and width."
         assert_equal(summary["output_shape"], expected_shape, call=call, what="the output shape", hint=hint)
         assert_equal(summary["parameters"], _int(f"vgg_block.{i}.parameters"), call=call, what="the parameter count")
-        _assert_layers(_layers(summary), _oracle(f"vgg_block.{i}.layers").tolist(), call)
+        _assert_layers(_layers(summary["layers"]), _oracle(f"vgg_block.{i}.layers").tolist(), call)
 
 
 @check("05.build_alexnet.structure", "build_alexnet builds torchvision's AlexNet layout (61,100,840 parameters)", points=3)
@@ -477,12 +478,12 @@ def test_build_alexnet_structure(learner: Learner) -> None:
     expected = _int("alexnet.parameters")
     hint = "compare with alexnet_param_count(): every layer's weights and biases." if summary["parameters"] != expected else None
     assert_equal(summary["parameters"], expected, call=call, what="the parameter count", hint=hint)
-    _assert_layers(_layers(summary), _oracle("alexnet.layers").tolist(), call)
+    _assert_layers(_layers(summary["layers"]), _oracle("alexnet.layers").tolist(), call)
     # The layout passed a forward pass above; with num_classes only the head changes, so its
     # layers and count are compared without a second 0.1 s forward pass.
     summary, call = _summary(learner, "build_alexnet", num_classes=10, input_shape=None)
     expected_layers = _oracle("alexnet.layers_10_classes").tolist()
-    got_layers = _layers(summary)
+    got_layers = _layers(summary["layers"])
     if got_layers[-1:] != expected_layers[-1:]:
         raise CheckFailed(f"{call}: the last layer is {(got_layers or ['nothing'])[-1]}, expected {expected_layers[-1]}. Hint: the last linear layer has num_classes outputs.")
     _assert_layers(got_layers, expected_layers, call)

@@ -187,13 +187,8 @@ def _expected(key: str) -> np.ndarray:
     return oracle(ASSIGNMENT, key)
 
 
-def _call_text(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
-    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-    return f"{name}({', '.join(parts)})"
-
-
 def _assert_raises_value_error(learner: Learner, name: str, args: Sequence[Any], kwargs: dict[str, Any], why: str) -> None:
-    call = _call_text(name, args, kwargs)
+    call = describe_call(name, *args, **kwargs)
     try:
         value = learner.call(name, *args, **kwargs)
     except LearnerError as error:
@@ -233,7 +228,7 @@ NO_BIAS = "the bias is missing: add b[o] to every position of output channel o."
 def test_conv_output_size_formula(learner: Learner) -> None:
     for (n, k, p, s, d), expected in zip(OUTPUT_SIZE_CASES, _expected("conv_output_size.formula")):
         kwargs = {"padding": p, "stride": s, "dilation": d}
-        call = _call_text("conv_output_size", (n, k), kwargs)
+        call = describe_call("conv_output_size", n, k, **kwargs)
         got = learner.call("conv_output_size", n, k, **kwargs)
         if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
             raise CheckFailed(f"{call} returned {got!r} ({type(got).__name__}); return an int: use // (floor division), not /.")
@@ -257,7 +252,7 @@ def test_conv_output_size_errors(learner: Learner) -> None:
 @check("02.same_padding.values", "same_padding keeps the size at stride 1", points=1)
 def test_same_padding_values(learner: Learner) -> None:
     for (k, d), expected in zip(SAME_PADDING_CASES, _expected("same_padding.values")):
-        call = _call_text("same_padding", (k,), {"dilation": d})
+        call = describe_call("same_padding", k, dilation=d)
         got = learner.call("same_padding", k, dilation=d)
         hint = "with dilation d the kernel spans d(k - 1) + 1 pixels, so p = d(k - 1) / 2." if d > 1 else None
         assert_equal(got, int(expected), call=call, hint=hint)
@@ -301,7 +296,7 @@ def _conv_shape_hints(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair)
     n, o, (h, wd), (kh, kw) = x.shape[0], w.shape[0], x.shape[2:], w.shape[2:]
 
     def shape(ph: float, pw: float, sh: int, sw: int, rounding: Any = math.floor) -> tuple[int, ...]:
-        return (n, o, int(rounding((h + 2 * ph - kh) / sh)) + 1, int(rounding((wd + 2 * pw - kw) / sw)) + 1)
+        return (n, o, output_size(h, kh, ph, sh, rounding), output_size(wd, kw, pw, sw, rounding))
 
     expected = shape(ph, pw, sh, sw)
     return unique_shape_hints(

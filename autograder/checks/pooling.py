@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from autograder.checks.convolution import assert_float32
-from autograder.checks.padding_stride import CEIL_HINT, PADDING_IGNORED, Pair, as_pair, unique_shape_hints
+from autograder.checks.padding_stride import CEIL_HINT, PADDING_IGNORED, Pair, as_pair, output_size, unique_shape_hints
 from autograder.compare import assert_matches, describe_call
 from autograder.learner import Learner
 from autograder.oracles import oracle
@@ -168,7 +168,7 @@ def _pool_shape_hints(x: np.ndarray, kernel_size: Pair, stride: Pair | None, pad
     n, c, h, w = x.shape
 
     def shape(ph: int, pw: int, sh: int, sw: int, rounding: Any = math.floor) -> tuple[int, ...]:
-        return (n, c, int(rounding((h + 2 * ph - kh) / sh)) + 1, int(rounding((w + 2 * pw - kw) / sw)) + 1)
+        return (n, c, output_size(h, kh, ph, sh, rounding), output_size(w, kw, pw, sw, rounding))
 
     stride_text = (
         "stride=None means stride = kernel_size (windows side by side), as in PyTorch; this is the stride-1 size."
