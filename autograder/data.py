@@ -187,23 +187,6 @@ def _load_split(split: str, directory: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def ensure_file(name: str, directory: Path | None = None) -> Path:
-    """The path of ``<name>.gz`` in ``directory``, downloading it first if it is missing.
-
-    Args:
-        name: a key of :data:`MD5SUMS`, e.g. ``"t10k-images-idx3-ubyte"``.
-        directory: defaults to :func:`mnist_dir`.
-
-    Raises:
-        DataError: it is missing and no mirror delivered a file with the right checksum.
-    """
-    directory = mnist_dir() if directory is None else Path(directory)
-    path = directory / f"{name}.gz"
-    if not path.exists():
-        download(name, directory)
-    return path
-
-
 class _AttemptFailed(Exception):
     """One mirror did not deliver a good file; the next is tried."""
 
@@ -293,7 +276,9 @@ def _check_md5(raw: bytes, name: str, what: str) -> None:
 
 
 def _read_idx(name: str, folder: Path) -> np.ndarray:
-    path = ensure_file(name, folder)
+    path = folder / f"{name}.gz"
+    if not path.exists():
+        download(name, folder)
     try:
         raw = _decompress(path.read_bytes(), str(path))
         _check_md5(raw, name, str(path))

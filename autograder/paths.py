@@ -24,8 +24,7 @@ def data_root() -> Path:
     configured = os.environ.get(DATA_ENV_VAR)
     if configured:
         return Path(configured).expanduser().resolve()
-    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache_home) / "cnn-course"
+    return cache_dir()
 
 
 def cache_dir() -> Path:

@@ -152,8 +152,8 @@ def _use_cdn_for_missing(app: Any, config: Any) -> None:
         missing.append(config.mathjax_path)
         config.mathjax_path = MATHJAX_URL
     local_js = [uri for uri in config.nb_ipywidgets_js if "://" not in uri]
-    if any(not _local_file(app, uri) for uri in local_js):
-        missing.extend(uri for uri in local_js if not _local_file(app, uri))
+    if absent := [uri for uri in local_js if not _local_file(app, uri)]:
+        missing += absent
         config.nb_ipywidgets_js = ipywidgets_js_factory()
     if missing:
         # info, not a warning: a build without npm is allowed (and -W turns warnings into errors)

@@ -21,7 +21,7 @@ from typing import Callable, Mapping, Sequence, TypeVar
 
 import psutil
 
-from autograder.paths import DATA_ENV_VAR, REPO_ROOT
+from autograder.paths import REPO_ROOT
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 MIB = 1024 * 1024
@@ -112,11 +112,10 @@ def affordable_repeats(seconds_per_round: float, repeats: int, budget: float) ->
 
 
 def course_env(**extra: str) -> dict[str, str]:
-    """The environment the Makefile gives the course's commands: the shared MNIST copy when it
-    is beside the checkout, no GPU, the venv's scripts on PATH (nbgrader runs ``alembic``)."""
+    """The environment the Makefile gives the course's commands: this process's (where run.py
+    has pointed ``CNN_COURSE_DATA`` at the shared MNIST copy), no GPU, the venv's scripts on PATH
+    (nbgrader runs ``alembic``)."""
     env = dict(os.environ)
-    if not env.get(DATA_ENV_VAR) and (SHARED_DATA / "mnist").is_dir():
-        env[DATA_ENV_VAR] = str(SHARED_DATA)
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.update(extra)

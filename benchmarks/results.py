@@ -11,12 +11,13 @@ import os
 import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Sequence
 
+import psutil
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from autograder.machine import cpu_model
 from measure import load_average
 
 
@@ -132,19 +133,12 @@ def machine() -> dict[str, str]:
     import numpy
     import torch
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model() or platform.processor() or "unknown CPU"
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "CPU": cpu,
         "cores": f"{os.cpu_count()} logical ({usable} usable by this process)",
-        "memory": _memory(),
+        "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),
         "torch": f"{torch.__version__} ({torch.get_num_threads()} threads; CUDA {'available' if torch.cuda.is_available() else 'not available'})",
@@ -152,12 +146,6 @@ def machine() -> dict[str, str]:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "load average at start (1/5/15 min)": load_average(),
     }
-
-
-def _memory() -> str:
-    import psutil
-
-    return f"{psutil.virtual_memory().total / 2**30:.1f} GiB"
 
 
 def markdown(sections: Sequence[Section], info: dict[str, str], command: str) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 from autograder.checks.convolution import assert_float32
 from autograder.compare import assert_equal, assert_matches, describe_call
 from autograder.learner import Learner, LearnerError
+from autograder.machine import cpu_model
 from autograder.oracles import oracle
 from autograder.paths import REPO_ROOT, cache_dir
 from autograder.registry import CheckFailed, check
@@ -381,23 +382,12 @@ def measure_torch_conv2d(repeats: int = 25) -> float:
     return float(np.median(times))
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _timing_key() -> str:
     try:
         torch_version = metadata.version("torch")
     except metadata.PackageNotFoundError:
         torch_version = "none"
-    return f"conv2d_forward.speed | {_cpu_model()} | torch {torch_version} | numpy {np.__version__}"
+    return f"conv2d_forward.speed | {cpu_model() or platform.processor() or platform.machine()} | torch {torch_version} | numpy {np.__version__}"
 
 
 def torch_conv2d_seconds() -> float:

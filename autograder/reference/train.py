@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from autograder.data import MNIST_MEAN, MNIST_STD, DataError, mnist_tensors
+from autograder.machine import cpu_model
 from autograder.paths import REFERENCE_DIR
 from autograder.reference.evaluate import count_correct
 from autograder.reference.models import MODELS
@@ -130,14 +131,7 @@ def describe_device(device: torch.device) -> str:
     """``"cuda: NVIDIA H100 ..."`` or ``"cpu: <model name from /proc/cpuinfo> (2 threads)"``."""
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
-    name = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    name = cpu_model() or "unknown CPU"
     threads = torch.get_num_threads()
     return f"cpu: {name} ({threads} thread{'s' if threads > 1 else ''})"
 
