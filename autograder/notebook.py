@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import linecache
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import CodeType
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
 from autograder.magics import ipython_to_python, provide_get_ipython
@@ -233,10 +234,21 @@ def _solution_namespace(assignment_id: str) -> dict[str, Any]:
     path = get_assignment(assignment_id).solution_path
     # A solution that imports from its siblings (05 does, with import_functions) finds them
     # beside its own folder, wherever the caller's working directory is.
-    previous = os.environ.get(NOTEBOOK_DIR_ENV_VAR)
-    os.environ[NOTEBOOK_DIR_ENV_VAR] = str(path.parent)
-    try:
+    with notebook_dir_set(path.parent):
         return load_functions(path)
+
+
+@contextmanager
+def notebook_dir_set(folder: Path | None) -> Iterator[None]:
+    """``$AUTOGRADER_NOTEBOOK_DIR`` is ``folder`` (unset when ``None``) inside the block and as
+    before after it: where a notebook run outside its own folder finds its siblings."""
+    previous = os.environ.get(NOTEBOOK_DIR_ENV_VAR)
+    if folder is None:
+        os.environ.pop(NOTEBOOK_DIR_ENV_VAR, None)
+    else:
+        os.environ[NOTEBOOK_DIR_ENV_VAR] = str(folder)
+    try:
+        yield
     finally:
         if previous is None:
             os.environ.pop(NOTEBOOK_DIR_ENV_VAR, None)

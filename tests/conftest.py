@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import shutil
 import re
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS, get_assignment
 from autograder.learner import InProcessLearner
-from autograder.notebook import execute_cells, read_notebook, solution_functions, solution_with_replacements
+from autograder.notebook import execute_cells, notebook_dir_set, read_notebook, solution_functions, solution_with_replacements
 from autograder.oracles import build_oracles, load_oracles
 from autograder.registry import CheckFailed, checks_for
 
@@ -27,26 +32,42 @@ if not os.environ.get("CNN_COURSE_DATA") and (SHARED_DATA / "mnist").is_dir():
     os.environ["CNN_COURSE_DATA"] = str(SHARED_DATA)
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@contextmanager
+def serve_folder(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` over HTTP on a loopback port; yields the base URL (no trailing slash)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 def learner_from_notebook(path: Path) -> InProcessLearner:
     """Execute a notebook's learner code (as the grader does) into a namespace."""
     notebook = read_notebook(path)
     namespace: dict[str, Any] = {"__name__": "learner_notebook"}
-    previous = os.environ.get("AUTOGRADER_NOTEBOOK_DIR")
-    os.environ["AUTOGRADER_NOTEBOOK_DIR"] = str(Path(path).resolve().parent)
-    try:
+    with notebook_dir_set(Path(path).resolve().parent):
         execute_cells(notebook.learner_code(), namespace, Path(path).name)
-    finally:
-        if previous is None:
-            os.environ.pop("AUTOGRADER_NOTEBOOK_DIR", None)
-        else:
-            os.environ["AUTOGRADER_NOTEBOOK_DIR"] = previous
     return InProcessLearner(namespace)
 
 
-def run_checks(learner: InProcessLearner, assignment_id: str) -> dict[str, str | None]:
-    """Check id -> ``None`` when it passed, else the failure message."""
+def run_checks(learner: InProcessLearner, assignment_id: str, check_ids: Iterable[str] | None = None) -> dict[str, str | None]:
+    """Check id -> ``None`` when it passed, else the failure message; all the assignment's
+    checks, or only ``check_ids``."""
     results: dict[str, str | None] = {}
+    wanted = None if check_ids is None else set(check_ids)
     for check in checks_for(assignment_id):
+        if wanted is not None and check.id not in wanted:
+            continue
         try:
             check.func(learner)
         except CheckFailed as failure:
@@ -66,6 +87,17 @@ def assert_every_check_says_not_implemented(learner: InProcessLearner, assignmen
     """Every check fails on ``learner`` (a blank notebook) saying the function is not implemented."""
     results = run_checks(learner, assignment_id)
     assert all(message and "not implemented yet" in message for message in results.values()), results
+
+
+def assert_one_edit_each(assignment_id: str, replacements: Mapping[str, str]) -> None:
+    """Each seeded bug's text occurs exactly once in the solution's learner code."""
+    code = "".join(c.source for c in read_notebook(get_assignment(assignment_id).solution_path).learner_code())
+    assert all(code.count(old) == 1 for old in replacements), "each seeded bug must be one unambiguous edit"
+
+
+def pair_or_int(low: int, high: int) -> st.SearchStrategy[int | tuple[int, int]]:
+    """An int or an (h, w) pair in [low, high], as kernel sizes, strides and paddings may be."""
+    return st.integers(low, high) | st.tuples(st.integers(low, high), st.integers(low, high))
 
 
 def write_variant(assignment_id: str, replacements: Mapping[str, str], directory: Path) -> Path:
@@ -169,10 +201,11 @@ def assert_notebook_is_numpy_only(assignment_id: str) -> None:
         assert f"import {module}" not in code and f"from {module}" not in code, module
 
 
-def assert_seeded_bug_caught(results: Mapping[str, str | None], failing: set[str], hinted: str, hint: str) -> None:
-    """Exactly the ``failing`` checks fail, and the message of ``hinted`` contains ``hint``."""
+def assert_seeded_bug_caught(results: Mapping[str, str | None], failing: set[str], hints: Mapping[str, str]) -> None:
+    """Exactly the ``failing`` checks fail, and the message of each check in ``hints`` contains its hint."""
     assert {check_id for check_id, message in results.items() if message} == failing, results
-    assert hint in (results[hinted] or ""), results[hinted]
+    for hinted, hint in hints.items():
+        assert hint in (results[hinted] or ""), results[hinted]
 
 
 @pytest.fixture(scope="module")
@@ -185,12 +218,6 @@ def solution(request: pytest.FixtureRequest) -> dict[str, Any]:
 def solution_learner() -> Callable[[str], InProcessLearner]:
     """``solution_learner("02")`` -> a learner over the solution notebook's functions."""
     return lambda assignment_id: learner_from_notebook(get_assignment(assignment_id).solution_path)
-
-
-@pytest.fixture
-def exercise_learner() -> Callable[[str], InProcessLearner]:
-    """``exercise_learner("02")`` -> a learner over the blank exercise notebook."""
-    return lambda assignment_id: learner_from_notebook(get_assignment(assignment_id).exercise_path)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ solution, on a blank notebook and on seeded-bug variants, and grading with broke
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -16,18 +15,21 @@ from hypothesis import strategies as st
 from autograder.assignments import get_assignment
 from autograder.checks import architectures
 from autograder.learner import InProcessLearner
-from autograder.notebook import read_notebook
 from autograder.oracles import load_oracles
 from autograder.reference import load
-from autograder.registry import checks_for, get_check
+from autograder.registry import checks_for
 
 from conftest import (
     assert_every_check_passes,
     assert_every_check_says_not_implemented,
+    assert_one_edit_each,
     assert_oracle_fixture_is_fresh,
+    assert_seeded_bug_caught,
     assert_test_cells_match_checks,
     learner_from_notebook,
+    run_checks,
 )
+from hostile import solution_with
 
 pytestmark = pytest.mark.architectures
 
@@ -38,13 +40,7 @@ CHEAP_CHECKS = [c.id for c in checks_for(ASSIGNMENT) if c.id not in LENET_CHECKS
 
 def failures(learner: InProcessLearner, check_ids: list[str]) -> dict[str, str]:
     """Check id -> failure message, for the checks among ``check_ids`` that fail."""
-    results = {}
-    for check_id in check_ids:
-        try:
-            get_check(check_id).func(learner)
-        except AssertionError as failure:
-            results[check_id] = str(failure)
-    return results
+    return {check_id: message for check_id, message in run_checks(learner, ASSIGNMENT, check_ids).items() if message}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,19 +166,12 @@ VARIANTS: dict[str, tuple[Mapping[str, str], list[str], set[str], str]] = {
 }
 
 
-def solution_code() -> str:
-    return "".join(c.source for c in read_notebook(get_assignment(ASSIGNMENT).solution_path).learner_code())
-
-
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_seeded_bug_fails_exactly_the_right_checks_with_its_hint(variant_learner: Callable[..., InProcessLearner], name: str) -> None:
     replacements, to_run, failing, hint = VARIANTS[name]
-    code = solution_code()
-    assert all(code.count(old) == 1 for old in replacements), "each seeded bug must be one unambiguous edit"
-    results = failures(variant_learner(ASSIGNMENT, replacements), to_run)
-    assert set(results) == failing, results
-    for check_id in failing:
-        assert hint in results[check_id], results[check_id]
+    assert_one_edit_each(ASSIGNMENT, replacements)
+    results = run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT, to_run)
+    assert_seeded_bug_caught(results, failing, dict.fromkeys(failing, hint))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,12 +192,7 @@ def learner_beside(tmp_path: Path, notebooks: Mapping[str, str | None]) -> InPro
         assignment = get_assignment(assignment_id)
         if extra is None:
             continue
-        data = json.loads(assignment.solution_path.read_text())
-        if extra:
-            data["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": extra})
-        target = tmp_path / assignment.id / assignment.notebook
-        target.parent.mkdir(parents=True)
-        target.write_text(json.dumps(data))
+        solution_with(tmp_path, extra_cells=[extra] if extra else [], assignment=assignment.id)
     return learner_from_notebook(tmp_path / get_assignment(ASSIGNMENT).id / get_assignment(ASSIGNMENT).notebook)
 
 

@@ -12,16 +12,15 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autograder.assignments import get_assignment
 from autograder.checks import backprop
 from autograder.checks.padding_stride import as_pair
 from autograder.learner import PROBE_FUNCTIONS, InProcessLearner
-from autograder.notebook import read_notebook
 from autograder.registry import checks_for
 
 from conftest import (
     assert_every_check_passes,
     assert_every_check_says_not_implemented,
+    assert_one_edit_each,
     assert_grading_imports_no_torch,
     assert_matches_torch,
     assert_notebook_is_numpy_only,
@@ -256,16 +255,10 @@ VARIANTS: dict[str, tuple[Mapping[str, str], set[str], str]] = {
 }
 
 
-def solution_code() -> str:
-    return "".join(c.source for c in read_notebook(get_assignment(ASSIGNMENT).solution_path).learner_code())
-
-
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_seeded_bug_fails_exactly_the_right_checks_with_its_hint(variant_learner: Callable[..., InProcessLearner], name: str) -> None:
     replacements, failing, hint = VARIANTS[name]
-    code = solution_code()
-    assert all(code.count(old) == 1 for old in replacements), "each seeded bug must be one unambiguous edit"
+    assert_one_edit_each(ASSIGNMENT, replacements)
     results = run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT)
-    for check_id in failing:
-        assert_seeded_bug_caught(results, failing, check_id, hint)
+    assert_seeded_bug_caught(results, failing, dict.fromkeys(failing, hint))

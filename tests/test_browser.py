@@ -9,14 +9,11 @@ _build/screenshots/ for a person to look at.
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -25,6 +22,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from conftest import serve_folder
 from test_book import REPO_ROOT, BuiltBook, build_book_once
 
 pytestmark = [pytest.mark.book, pytest.mark.slow, pytest.mark.xdist_group("book")]
@@ -59,22 +57,11 @@ def find_or_install_chromium() -> str:
     return found
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
-
-
 @pytest.fixture(scope="module")
 def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     book: BuiltBook = build_book_once(tmp_path_factory)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(book.html)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(book.html) as url:
+        yield url
 
 
 class DevTools:

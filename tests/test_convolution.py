@@ -179,4 +179,4 @@ VARIANTS: dict[str, tuple[Mapping[str, str], set[str], str, str]] = {
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_seeded_bug_fails_the_right_checks_with_a_hint(variant: str, variant_learner: Callable[..., InProcessLearner]) -> None:
     replacements, failing, hinted, hint = VARIANTS[variant]
-    assert_seeded_bug_caught(run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT), failing, hinted, hint)
+    assert_seeded_bug_caught(run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT), failing, {hinted: hint})

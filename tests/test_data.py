@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -17,6 +14,8 @@ import pytest
 
 from autograder import data
 from autograder.data import DataError, MNIST_MEAN, MNIST_STD, load_mnist, mnist_tensors, normalize, parse_idx
+
+from conftest import serve_folder
 
 TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 # Published class counts of the 10k test set, digits 0-9.
@@ -30,11 +29,6 @@ def source_dir() -> Path:
     if not all((folder / f"{name}.gz").exists() for name in TEST_FILES):
         pytest.skip(f"MNIST test files not found in {folder}; set CNN_COURSE_DATA")
     return folder
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +49,8 @@ def mirror(tmp_path_factory: pytest.TempPathFactory, source_dir: Path) -> Iterat
         garbled[len(garbled) // 2 : len(garbled) // 2 + 16] = b"\x00" * 16
         (root / "garbled" / f"{name}.gz").write_bytes(bytes(garbled))
         (root / "truncated" / f"{name}.gz").write_bytes(original[: len(original) // 2])
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_folder(root) as url:
+        yield f"{url}/"
 
 
 @pytest.fixture

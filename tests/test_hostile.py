@@ -9,7 +9,6 @@ solutions and a canary file are compared before and after.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from autograder import cli, engine
 from autograder.paths import ORACLE_DATA_DIR, REFERENCE_DIR, SOLUTIONS_DIR
+from autograder.reference.weights import sha256_file
 
 from hostile import BASE, OTHER_CHECK, PAD2D_AND_OTHER, PAD2D_BODY, pad2d_body, solution_with
 
@@ -28,7 +28,7 @@ LIMIT = 1  # seconds per call and for the cells: hostile loops cost little
 
 
 def _digests(paths) -> dict[Path, str]:
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
+    return {p: sha256_file(p) for p in paths if p.is_file()}
 
 
 @pytest.fixture

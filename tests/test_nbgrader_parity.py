@@ -11,7 +11,6 @@ assignment for all students in one call; each total is compared with the command
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import pytest
 from conftest import write_variant
 
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
+from autograder.notebook import notebook_dir_set
 from autograder.paths import REPO_ROOT
 from autograder.registry import max_points
 from autograder.release import load_nbgrader_config, temp_course
@@ -139,18 +139,16 @@ def totals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[float, f
         shutil.copyfile(_handed_in(submission, root), target)
 
     handed_in = {s.name: root / "submitted" / s.student / s.assignment.id / s.assignment.notebook for s in SUBMISSIONS}
-    previous = os.environ.pop("AUTOGRADER_NOTEBOOK_DIR", None)  # each kernel finds siblings from its own folder
-    cli_run = _start_cli(list(handed_in.values()), root / "results.json")  # grades while nbgrader does
-    try:
-        for assignment in ASSIGNMENTS:  # in order: 05's siblings are autograded before it
-            _autograde(root, db_url, assignment.id)
-        scores = _cli_scores(cli_run, root / "results.json")
-    finally:
-        if cli_run.poll() is None:
-            cli_run.kill()
-            cli_run.wait()
-        if previous is not None:
-            os.environ["AUTOGRADER_NOTEBOOK_DIR"] = previous
+    with notebook_dir_set(None):  # each kernel finds siblings from its own folder
+        cli_run = _start_cli(list(handed_in.values()), root / "results.json")  # grades while nbgrader does
+        try:
+            for assignment in ASSIGNMENTS:  # in order: 05's siblings are autograded before it
+                _autograde(root, db_url, assignment.id)
+            scores = _cli_scores(cli_run, root / "results.json")
+        finally:
+            if cli_run.poll() is None:
+                cli_run.kill()
+                cli_run.wait()
     cli = {name: scores[path.resolve()] for name, path in handed_in.items()}
 
     with Gradebook(db_url) as gradebook:

@@ -25,6 +25,7 @@ from conftest import (
     assert_oracle_fixture_is_fresh,
     assert_seeded_bug_caught,
     assert_test_cells_match_checks,
+    pair_or_int,
     run_checks,
 )
 
@@ -32,10 +33,6 @@ pytestmark = pytest.mark.pooling
 
 ASSIGNMENT = "03-pooling"
 EXAMPLES = settings(max_examples=15, deadline=None, derandomize=True)
-
-
-def pair_or_int(low: int, high: int) -> st.SearchStrategy[int | tuple[int, int]]:
-    return st.integers(low, high) | st.tuples(st.integers(low, high), st.integers(low, high))
 
 
 @st.composite
@@ -181,4 +178,4 @@ VARIANTS: dict[str, tuple[Mapping[str, str], set[str], str, str]] = {
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_seeded_bug_fails_the_right_checks_with_a_hint(variant: str, variant_learner: Callable[..., InProcessLearner]) -> None:
     replacements, failing, hinted, hint = VARIANTS[variant]
-    assert_seeded_bug_caught(run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT), failing, hinted, hint)
+    assert_seeded_bug_caught(run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT), failing, {hinted: hint})
