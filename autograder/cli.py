@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per check) for CI")
     parser.add_argument("--batch", metavar="DIR", help="grade DIR/<learner>/<assignment>/*.ipynb into one CSV")
     parser.add_argument("--csv", metavar="FILE", help="with --batch: where the CSV goes (default batch-results.csv; '-' for stdout)")
+    parser.add_argument("--assignment", metavar="ID", help="the assignment the notebook must be, e.g. 02-padding-stride (refused otherwise)")
+    parser.add_argument("--strict", action="store_true", help="refuse to grade without the bubblewrap sandbox (always so with --batch or CI=true)")
     parser.add_argument("--fail-under", type=float, metavar="P", help="exit 1 when the total is below P percent")
     parser.add_argument("--quiet", "-q", action="store_true", help="one line per notebook, no progress bar")
     parser.add_argument("--verbose", "-v", action="store_true", help="also show what each notebook printed")
@@ -65,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give either PATHs or --batch DIR, not both")
     if args.csv and not args.batch:
         parser.error("--csv goes with --batch")
+    if args.assignment and args.batch:
+        parser.error("--assignment is for single notebooks; in --batch each folder's name decides")
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -74,9 +78,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from autograder import batch, engine, report  # after parsing, so --help stays instant
+    from autograder.assignments import get_assignment
+
+    from autograder.isolation.policy import IsolationUnavailable, use_bwrap
 
     started = time.perf_counter()
-    options = {"only": args.only, "timeout": args.timeout, "exec_timeout": args.notebook_timeout}
+    strict = bool(args.strict or args.batch)
+    try:
+        use_bwrap(strict)  # refuse (or warn) once, before any grading
+    except IsolationUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INPUT
+    if args.assignment:
+        try:
+            args.assignment = get_assignment(args.assignment).id
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_INPUT
+    options = {"only": args.only, "timeout": args.timeout, "exec_timeout": args.notebook_timeout, "strict": strict}
     errors: list[str] = []
     if args.batch:
         try:
@@ -98,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         for line in notes:
             print(line, file=sys.stderr)
         with report.progress(len(notebooks), enabled=not args.quiet) as advance:
-            submissions = [engine.Submission(path) for path in notebooks]
+            submissions = [engine.Submission(path, assignment=args.assignment) for path in notebooks]
             results = engine.grade_many(submissions, jobs=args.jobs, on_done=lambda r: advance(str(r.path)), **options)
         report.print_report(results, quiet=args.quiet, verbose=args.verbose)
         errors += [r.error for r in results if r.error]

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from autograder import codec
+from autograder.isolation import bwrap
 from autograder.isolation.standins import run_standin, standins_for
 from autograder.learner import LearnerError, wall_times
 from autograder.notebook import NOTEBOOK_DIR_ENV_VAR, Notebook
@@ -163,9 +164,16 @@ _INCOMPLETE = object()
 class _Child:
     """One worker process and its pipes."""
 
-    def __init__(self, config: dict[str, Any], env: dict[str, str], output: _Output, limits: Limits) -> None:
-        self.root = os.path.realpath(tempfile.mkdtemp(prefix="autograder-"))
-        os.mkdir(os.path.join(self.root, "tmp"))
+    def __init__(self, config: dict[str, Any], env: dict[str, str], output: _Output, limits: Limits, mounts: bwrap.Mounts | None) -> None:
+        if mounts is None:  # the fallback: a host folder, guarded by the audit hook and Landlock
+            self.host_root: str | None = os.path.realpath(tempfile.mkdtemp(prefix="autograder-"))
+            os.mkdir(os.path.join(self.host_root, "tmp"))
+            self.root = self.host_root
+            env = dict(env, TMPDIR=os.path.join(self.root, "tmp"))
+        else:  # a tmpfs that vanishes with the sandbox
+            self.host_root = None
+            self.root = bwrap.WORK_DIR
+            env = bwrap.child_environment(env)
         self.output = output
         self.reply_bytes = limits.reply_bytes
         self.exec_timeout = limits.exec_timeout
@@ -189,22 +197,24 @@ class _Child:
                 fcntl.fcntl(self.request_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
             except OSError:
                 pass
-        env = dict(env, TMPDIR=os.path.join(self.root, "tmp"))
+        worker = ["-m", "autograder._sandbox_worker", str(request_read), str(reply_write)]
+        argv = [sys.executable, *worker] if mounts is None else bwrap.command(worker, mounts)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "autograder._sandbox_worker", str(request_read), str(reply_write)],
+                argv,
                 pass_fds=(request_read, reply_write),
                 stdin=subprocess.DEVNULL,
                 stdout=output_write,
                 stderr=output_write,
-                cwd=self.root,
+                cwd=self.host_root or "/",
                 env=env,
                 start_new_session=True,
             )
         except OSError as exc:
             for fd in (request_read, reply_write, output_write, self.request_fd, self.reply_fd, self.output_fd):
                 os.close(fd)
-            _remove_tree(self.root)
+            if self.host_root:
+                _remove_tree(self.host_root)
             raise SandboxError(f"cannot start the sandbox process: {exc}") from None
         for fd in (request_read, reply_write, output_write):
             os.close(fd)
@@ -364,7 +374,8 @@ class _Child:
                     os.close(fd)
                 except OSError:
                     pass
-        _remove_tree(self.root)
+        if self.host_root:
+            _remove_tree(self.host_root)
         return how
 
 
@@ -382,7 +393,11 @@ class SandboxedLearner:
         allow_read: ... except these subdirectories.
         notebook_dir: ``$AUTOGRADER_NOTEBOOK_DIR`` in the child; the notebook's folder by default.
         kernel_guard: also have the kernel enforce the file rules with Landlock where Linux
-            offers it (code in C bypasses audit hooks).
+            offers it (code in C bypasses audit hooks); fallback only.
+        mounts: run the child under bubblewrap with these mounts
+            (:mod:`autograder.isolation.bwrap`); ``None`` for the fallback of audit hook,
+            Landlock and ``deny_read``. Under bwrap, ``notebook_dir`` is a path inside the
+            sandbox.
     """
 
     def __init__(
@@ -397,8 +412,10 @@ class SandboxedLearner:
         allow_read: Iterable[str | os.PathLike[str]] = (),
         notebook_dir: str | os.PathLike[str] | None = None,
         kernel_guard: bool = True,
+        mounts: bwrap.Mounts | None = None,
     ) -> None:
         self.notebook = notebook
+        self.mounts = mounts
         self.limits = limits
         self.forbidden_modules = tuple(forbidden_modules)
         self.forbidden_rule = forbidden_rule
@@ -407,16 +424,16 @@ class SandboxedLearner:
             "op": "config",
             "memory_bytes": limits.memory_bytes,
             "cpu_seconds": limits.cpu_seconds,
-            "parent_pid": os.getpid(),
+            "parent_pid": os.getpid() if mounts is None else None,  # bwrap's --die-with-parent instead
             "file_bytes": limits.file_bytes,
             "forbidden_modules": list(self.forbidden_modules),
             "preload": list(preload),
-            "deny_read": [os.path.realpath(p) for p in deny_read],
-            "allow_read": [os.path.realpath(p) for p in allow_read],
-            "landlock": kernel_guard,
+            "deny_read": [os.path.realpath(p) for p in deny_read] if mounts is None else [],
+            "allow_read": [os.path.realpath(p) for p in allow_read] if mounts is None else [],
+            "landlock": kernel_guard and mounts is None,
         }
         folder = Path(notebook_dir) if notebook_dir is not None else Path(notebook.path).parent
-        self._env = self._child_env(folder.resolve())
+        self._env = self._child_env(folder.resolve() if mounts is None else folder)
         self._output = _Output(limits.output_bytes)
         self._child: _Child | None = None
         self._skipped: dict[int, str] = {}
@@ -446,7 +463,7 @@ class SandboxedLearner:
     def start(self) -> "SandboxedLearner":
         """Start the child and let it execute the cells while the caller does other work."""
         if self._child is None and self._broken is None:
-            self._child = _Child(self._config, self._env, self._output, self.limits)
+            self._child = _Child(self._config, self._env, self._output, self.limits, self.mounts)
             cells = [[i, s] for i, s in self._cells if i not in self._skipped]
             self._child.send({"op": "exec", "cells": cells, "filename": Path(self.notebook.path).name})
         return self
@@ -537,6 +554,11 @@ class SandboxedLearner:
         """The Landlock ABI enforcing the file rules in the kernel, or 0 (audit hook only)."""
         self.cell_errors  # noqa: B018 - make sure a child has started
         return self._kernel_guard
+
+    @property
+    def isolation(self) -> str:
+        """``"bwrap"`` (namespaces, the boundary) or ``"guards"`` (audit hook and Landlock only)."""
+        return "guards" if self.mounts is None else "bwrap"
 
     @property
     def output(self) -> str:
