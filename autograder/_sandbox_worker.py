@@ -364,13 +364,13 @@ class Worker:
 
     def exec_cells(self, cells: list[list[Any]], filename: str) -> dict[str, Any]:
         sys.modules["__main__"] = self.module  # as in Jupyter, `import __main__` is the notebook
-        errors: list[str] = []
+        errors: list[list[Any]] = []  # [cell index, "Type: message"]; the parent rebuilds the lines
         for index, source in cells:
             send(self.reply_fd, {"event": "cell", "index": index})
             try:
-                errors += execute_cells([Cell(index, "code", source, {})], self.namespace, filename)
+                errors += [[index, line.split(": ", 1)[-1]] for line in execute_cells([Cell(index, "code", source, {})], self.namespace, filename)]
             except BaseException as exc:  # noqa: BLE001 - sys.exit and friends end the cell only
-                errors.append(f"cell {index}: {type(exc).__name__}: {exc}")
+                errors.append([index, f"{type(exc).__name__}: {exc}"])
         send(self.reply_fd, {"event": "cell", "index": None})
         callables = sorted(k for k, v in list(self.namespace.items()) if isinstance(k, str) and callable(v))
         return {"status": "done", "errors": errors, "callables": callables}

@@ -97,6 +97,7 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_INPUT
     options = {"only": args.only, "timeout": args.timeout, "exec_timeout": args.notebook_timeout, "strict": strict}
     errors: list[str] = []
+    written = True  # every report file could be written (each failure is one line on stderr)
     if args.batch:
         try:
             found = batch.discover(args.batch)
@@ -106,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
         with report.progress(len(found), enabled=not args.quiet) as advance:
             rows = batch.grade_batch(found, jobs=args.jobs, on_done=lambda r: advance(str(r.path)), **options)
         results = [r for _, r in rows]
-        report.write_csv(rows, args.csv or "batch-results.csv")
+        written = report.write_csv(rows, args.csv or "batch-results.csv")
         if not args.quiet and args.csv != "-":
             report.print_report(results, quiet=True)
     else:
@@ -122,15 +123,15 @@ def _run(args: argparse.Namespace) -> int:
         report.print_report(results, quiet=args.quiet, verbose=args.verbose)
         errors += [r.error for r in results if r.error]
     for line in errors:
-        print(line, file=sys.stderr)
+        print(report.clean(line, chars=1000, lines=1), file=sys.stderr)
     elapsed = time.perf_counter() - started
     if args.json:
-        report.write_json(results, args.json, elapsed)
+        written = report.write_json(results, args.json, elapsed) and written
     if args.junit:
-        report.write_junit(results, args.junit)
+        written = report.write_junit(results, args.junit) and written
     if any(r.internal for r in results):
         return EXIT_INTERNAL
-    if errors:
+    if errors or not written:
         return EXIT_INPUT
     if args.only and results and not any(r.checks for r in results if not r.error):
         print(f"no check id matches --only {args.only!r}", file=sys.stderr)

@@ -140,6 +140,7 @@ def sandbox_for(
         call_timeout=timeout or Limits.call_timeout,
         exec_timeout=exec_timeout or Limits.exec_timeout,
         memory_bytes=Limits.memory_bytes if assignment.numpy_only else TORCH_MEMORY,
+        budget=max(Limits.budget, 2 * (exec_timeout or Limits.exec_timeout)),
     )
     return SandboxedLearner(
         notebook,

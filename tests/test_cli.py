@@ -229,3 +229,25 @@ def test_batch_refuses_symlinks_and_notebooks_in_the_wrong_folder(tmp_path):
     assert rows["alice"]["score"] == "1" and not rows["alice"]["error"]
     assert rows["mallory"]["score"] in ("", "0") and "is a symbolic link" in rows["mallory"]["error"]
     assert rows["eve"]["score"] in ("", "0") and "is a notebook of 01-convolution, not of 02-padding-stride" in rows["eve"]["error"]
+
+
+def test_csv_fields_never_start_a_formula_and_learner_text_is_capped(tmp_path):
+    from autograder import report
+    from autograder.engine import NotebookResult
+
+    result = NotebookResult(path=Path("=1+1.ipynb"), assignment=BASE, error="=HYPERLINK(\"http://x\")" + "\n" * 200_000 + "y" * (40 << 20))
+    target = tmp_path / "grades.csv"
+    assert report.write_csv([("@evil", result), ("-x", result), ("+y", result)], target)
+    rows = list(csv.reader(target.read_text().splitlines()))[1:]
+    assert [r[0] for r in rows] == ["'@evil", "'-x", "'+y"]
+    assert all(r[2].startswith("'=") and r[7].startswith("'=") for r in rows)
+    assert target.stat().st_size < 20_000
+    assert len(report.clean("x" * (40 << 20))) < 9000 and report.clean("\n" * 200_000).count("\n") <= report.MAX_LINES
+
+
+def test_an_unwritable_report_is_one_line_and_the_others_are_still_written(tmp_path, capsys):
+    junit = tmp_path / "r.xml"
+    code = cli.main([str(SOLUTION), "--only", OTHER_CHECK, "-q", "--json", str(tmp_path / "missing" / "r.json"), "--junit", str(junit)])
+    assert code == 2 and junit.exists()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cannot write {tmp_path / 'missing' / 'r.json'}: No such file or directory")

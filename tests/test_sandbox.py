@@ -7,6 +7,7 @@ assignments, as the sandbox itself does not.
 from __future__ import annotations
 
 import io
+import re
 import os
 import sqlite3
 import subprocess
@@ -649,3 +650,27 @@ def test_every_process_the_child_started_dies_with_the_sandbox():
             return
         time.sleep(0.1)
     pytest.fail(f"processes outlived the sandbox: {_alive_with(marker)}")
+
+
+def test_a_notebook_of_hanging_cells_costs_at_most_its_time_budget(sandbox):
+    started = time.monotonic()
+    learner = sandbox(["while True:\n    pass"] * 20 + ["def f():\n    return 1"], limits=Limits(call_timeout=1, exec_timeout=1, budget=3, memory_bytes=1 * GIB))
+    with pytest.raises(LearnerError, match="used up its time budget of 3 s"):
+        learner.call("f")
+    with pytest.raises(LearnerError, match="used up its time budget of 3 s"):
+        learner.call("f")
+    assert time.monotonic() - started < 8
+    assert any("time budget ran out" in line for line in learner.cell_errors)
+
+
+def test_forged_cell_errors_are_refused_and_rebuilt_from_the_cells_the_parent_sent(sandbox):
+    forge = (
+        "import os, sys\nfrom autograder import codec\n"
+        "os.write(int(sys.argv[2]), codec.encode({'status': 'done', 'errors': [[999, '=HYPERLINK(\"x\")'], ['\u0663', 'x']], 'callables': ['f']}))"
+    )
+    learner = sandbox(["def f():\n    return 1", forge, "raise ValueError('=1+1\\n' + 'x' * 10000)"])
+    assert learner.call("f") == 1
+    errors = learner.cell_errors
+    assert [line.split(":")[0] for line in errors] == ["cell 1", "cell 2"]  # the forging cell is blamed
+    assert not any("HYPERLINK" in line or "999" in line for line in errors)
+    assert errors[1].startswith("cell 2: ValueError: =1+1") and len(errors[1]) < 400 and "\n" not in errors[1]
