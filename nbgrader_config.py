@@ -23,3 +23,14 @@ c.CourseDirectory.course_id = "cnn-course"
 # Seconds per cell when autograding or validating (nbgrader's default is 30): 05's checks run
 # the reference models, which takes tens of seconds on a busy 2-core grading machine.
 c.Execute.timeout = 120
+
+# Learner code runs in the course's bubblewrap sandbox, as in `python -m autograder`: the kernel
+# `cnn-course-sandbox` (autograder/isolation/kernel.py) talks to nbgrader over IPC sockets in a
+# private runtime folder, the only host folder it may write to.
+import tempfile  # noqa: E402
+
+os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [os.path.join(ROOT, "autograder", "isolation", "jupyter"), os.environ.get("JUPYTER_PATH")]))
+_runtime = tempfile.mkdtemp(prefix="cnn-course-kernels-")
+c.Execute.kernel_name = "cnn-course-sandbox"
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = os.path.join(_runtime, "kernel-ipc")
