@@ -244,6 +244,21 @@ ATTACKS = {
     "other_learners_folders": "    raise ValueError('seen: ' + repr([os.listdir(p) for p in ('/sandbox/notebooks', '..', '/sandbox')]))",
     "huge_messages": "    raise ValueError('A' * (40 << 20))",
 }
+# pad2d.values, same_padding.values/.errors, conv_output_size.errors and conv2d_forward.speed
+ONLY = "02.[pcs][ao][dnm]*[sd]"
+CONV_START = "    sh, sw = as_pair(stride)\n    kh, kw = w.shape[2:]\n"
+SPEED_ATTACKS = {
+    # attack -> conv2d_forward's new beginning, against 02.conv2d_forward.speed
+    "memoising_the_timed_check": (
+        "    key = (x.tobytes(), w.tobytes(), b.tobytes(), repr(stride), repr(padding))\n"
+        "    if key not in MEMO:\n        MEMO[key] = conv2d_forward_loops(x, w, b, stride=stride, padding=padding)\n"
+        "    return MEMO[key]\n"
+    ),
+    "only_two_images_right": (
+        "    if x.shape[0] > 2:\n        head = conv2d_forward(x[:2], w, b, stride=stride, padding=padding)\n"
+        "        return np.concatenate([head, np.zeros((x.shape[0] - 2, *head.shape[1:]))])\n"
+    ),
+}
 EXTRA_CELLS = {
     "forged_replies": ["import os, sys\nfrom autograder import codec\nos.write(int(sys.argv[2]), codec.encode({'status': 'done', 'errors': [[1, '=HYPERLINK(\"http://x\")'], ['\u0663', '=1+1']], 'callables': ['pad2d']}))"],
     "huge_messages": ["print('\\n' * 200_000)", "raise ValueError('=cmd|' + 'line\\n' * 200_000)"],
@@ -274,6 +289,8 @@ def hostile_batch(tmp_path_factory):
         replacements = pad2d_body(ATTACKS[name]) if name in ATTACKS else {}
         notebook = solution_with(batch / name, replacements, extra_cells=(UNHOOK, setup, *EXTRA_CELLS.get(name, ())))
         (notebook.parent / "canary.txt").write_text("canary")
+    for name, start in SPEED_ATTACKS.items():
+        solution_with(batch / name, {CONV_START: start + CONV_START}, extra_cells=(UNHOOK, "MEMO = {}"))
     always_raises = solution_with(batch / "errors_that_always_raise", {"    return total // 2": "    raise ValueError('always')"})
     wrong = batch / "wrong_assignment" / BASE / "padding_stride.ipynb"
     wrong.parent.mkdir(parents=True)
@@ -287,7 +304,7 @@ def hostile_batch(tmp_path_factory):
     started = time.monotonic()
     run = subprocess.run(
         [sys.executable, "-m", "autograder", "--batch", str(batch), "--csv", str(root / "grades.csv"), "--json", str(root / "results.json"),
-         "--only", "02.[ps][a]*", "--timeout", "3", "--notebook-timeout", "2", "--jobs", "2", "--quiet"],
+         "--only", ONLY, "--timeout", "3", "--notebook-timeout", "2", "--jobs", "2", "--quiet"],
         capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600,
     )
     seconds = time.monotonic() - started
@@ -319,14 +336,20 @@ def _cmdline_has(pid: str, marker: str) -> bool:
 @pytest.mark.parametrize("attack", sorted({*ATTACKS, *EXTRA_CELLS}))
 def test_each_attack_scores_0_on_what_it_attacks_and_the_rest_is_graded(hostile_batch, attack):
     row = hostile_batch["rows"][attack]
-    assert row["max_score"] == "4", row
+    assert row["max_score"] == hostile_batch["rows"]["honest"]["max_score"] == "8", row
     assert row["02.pad2d.values"] == ("2" if attack in EXTRA_CELLS and attack not in ATTACKS else "0"), row
     assert row["02.same_padding.values"] == "1", row
 
 
+@pytest.mark.parametrize("attack", sorted(SPEED_ATTACKS))
+def test_the_timed_check_cannot_be_memoised_or_fooled_by_a_partial_output(hostile_batch, attack):
+    row = hostile_batch["rows"][attack]
+    assert (row["02.conv2d_forward.speed"], row["02.pad2d.values"]) == ("0", "2"), row
+
+
 def test_the_honest_learner_gets_everything_and_the_refused_submissions_nothing(hostile_batch):
     rows = hostile_batch["rows"]
-    assert (rows["honest"]["score"], rows["honest"]["max_score"]) == ("4", "4")
+    assert (rows["honest"]["score"], rows["honest"]["max_score"]) == ("8", "8")
     assert rows["errors_that_always_raise"]["02.same_padding.errors"] == "0" and rows["errors_that_always_raise"]["02.pad2d.values"] == "2"
     assert "is a notebook of 01-convolution, not of 02-padding-stride" in rows["wrong_assignment"]["error"]
     assert "is a symbolic link" in rows["symlinked"]["error"]
