@@ -608,9 +608,12 @@ class SandboxedLearner:
     def call_with_solutions(self, name: str, replacements: Mapping[str, str], *args: Any, **kwargs: Any) -> Any:
         return self._call(name, args, kwargs, replacements=dict(replacements))
 
-    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
-        post_kwargs = {"input_shape": tuple(input_shape) if input_shape is not None else None}
+    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, weights_seed: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        post_kwargs = {"input_shape": tuple(input_shape) if input_shape is not None else None, "weights_seed": weights_seed}
         return self._call(name, args, kwargs, postprocess="module_summary", post_kwargs=post_kwargs)
+
+    def call_numpy_only(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._call(name, args, kwargs, postprocess="numpy_only")
 
     def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
         return wall_times(lambda: self._call(name, args, kwargs, discard=True), repeats)
