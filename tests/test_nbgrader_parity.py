@@ -46,6 +46,9 @@ BROKEN: dict[str, tuple[str, Mapping[str, str]]] = {
         {"np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))": "np.pad(x, ((0, 0), (0, 0), (0, 2 * ph), (0, 2 * pw)))"},
     ),
     "bug-relu-grad-at-zero": ("04-backprop", {"return dout * (x > 0)": "return dout * (x >= 0)"}),
+    "bug-shortcut-gradient": ("08-modern", {"return dx + dx_shortcut, grads": "return dx, grads"}),
+    # torch in 08's NumPy part: both graders fail that function's check (Learner.call_numpy_only)
+    "bug-torch-in-numpy-part": ("08-modern", {"[:, None, None]\n    return out\n": "[:, None, None]\n    return torch.from_numpy(out).numpy()\n"}),
 }
 # student -> (assignment, replacements that change nothing a grader should see): Jupyter
 # syntax the kernel runs and the command line, without a kernel, must get past; stderr output

@@ -47,14 +47,14 @@ class Run:
 
 
 def train(model: Any, data: tuple[Any, Any], held_out: tuple[Any, Any], lr: float, epochs: int = 1, batch: int = 50,
-          seed: int = 0, weights: Callable[[Any], Sequence[Any]] | None = None) -> Run:
-    """Plain SGD (momentum 0.9) with cross-entropy; ``weights(model)`` lists the layers whose
-    gradient norms are recorded at the first step."""
+          seed: int = 0, momentum: float = 0.0, weights: Callable[[Any], Sequence[Any]] | None = None) -> Run:
+    """SGD with cross-entropy, batches in a seeded order; ``weights(model)`` lists the layers
+    whose gradient norms are recorded at the first step."""
     import torch
     import torch.nn.functional as F
 
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     run = Run()
     x, y = data
     model.train()
@@ -68,16 +68,17 @@ def train(model: Any, data: tuple[Any, Any], held_out: tuple[Any, Any], lr: floa
             if weights is not None and not run.gradient_norms:
                 run.gradient_norms = [float(w.grad.norm()) for w in weights(model)]
             optimizer.step()
-            run.losses.append(float(loss))
+            run.losses.append(loss.item())
     model.eval()
     with torch.no_grad():
         run.accuracy = float((model(held_out[0]).argmax(1) == held_out[1]).double().mean())
     return run
 
 
-def small_cnn(batch_norm: bool, seed: int) -> Any:
-    """conv 16 - (BN) - ReLU - pool - conv 32 - (BN) - ReLU - pool - linear 10, for 28 x 28 digits.
-    With batch norm the convolutions have no bias: BN's shift replaces it."""
+def small_cnn(batch_norm: bool, seed: int, width: int = 8, size: int = 14) -> Any:
+    """conv - (BN) - ReLU - pool - conv - (BN) - ReLU - pool - linear 10 for size x size digits,
+    ``width`` and 2 * ``width`` channels. With batch norm the convolutions have no bias: BN's
+    shift replaces it."""
     import torch
     from torch import nn
 
@@ -87,13 +88,14 @@ def small_cnn(batch_norm: bool, seed: int) -> Any:
         norm = [nn.BatchNorm2d(c_out)] if batch_norm else []
         return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm), *norm, nn.ReLU(), nn.MaxPool2d(2)]
 
-    return nn.Sequential(*stage(1, 16), *stage(16, 32), nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+    return nn.Sequential(*stage(1, width), *stage(width, 2 * width), nn.Flatten(), nn.Linear(2 * width * (size // 4) ** 2, 10))
 
 
-def deep_stack(depth: int, residual: bool, seed: int, width: int = 16, size: int = 14) -> Any:
-    """``depth`` 3x3 convolutions of ``width`` channels with ReLUs, no batch norm, on
-    ``size`` x ``size`` digits, then global average pooling and a linear layer. With
-    ``residual``, every two convolutions form a basic block relu(conv(relu(conv(h))) + h)."""
+def deep_stack(depth: int, residual: bool, seed: int, width: int = 8, size: int = 7) -> Any:
+    """A 3x3 stem convolution, then ``depth`` 3x3 convolutions of ``width`` channels with ReLUs
+    (PyTorch's default initialisation, no batch norm) on ``size`` x ``size`` digits, then a
+    linear layer. With ``residual``, every two convolutions form a basic block
+    relu(conv(relu(conv(h))) + h); without, the same layers are a plain stack."""
     import torch
     from torch import nn
 
@@ -104,14 +106,14 @@ def deep_stack(depth: int, residual: bool, seed: int, width: int = 16, size: int
             super().__init__()
             self.stem = nn.Conv2d(1, width, 3, padding=1)
             self.convs = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(depth))
-            self.head = nn.Linear(width, 10)
+            self.head = nn.Linear(width * size * size, 10)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             h = torch.relu(self.stem(x))
             for i in range(0, depth, 2):
                 body = self.convs[i + 1](torch.relu(self.convs[i](h)))
                 h = torch.relu(body + h if residual else body)
-            return self.head(h.mean(dim=(2, 3)))
+            return self.head(h.flatten(1))
 
     return Stack()
 
@@ -245,8 +247,8 @@ def _layouts() -> dict[str, tuple[list[Box], list[tuple[int, int, float]]]]:
     layouts["projection shortcut"] = (boxes, [(i, i + 1, 0.0) for i in range(7)] + [(0, 8, 0.0), (8, 5, 0.0)])
     boxes = _chain([("x0", "io"), ("BN-ReLU-1x1-BN-ReLU-3x3", "conv"), ("concat [x0, x1]", "op"), ("BN-ReLU-1x1-BN-ReLU-3x3", "conv"), ("concat [x0, x1, x2]", "op"), ("transition: BN-ReLU-1x1, avg pool", "pool")])
     layouts["dense block"] = (boxes, [(i, i + 1, 0.0) for i in range(5)] + [(0, 2, 1.2), (0, 4, 1.8), (2, 4, 1.2)])
-    boxes = [(0, 0, "previous layer", "io"), (-2.4, -1.2, "1x1 conv", "conv"), (-0.8, -1.2, "1x1 conv", "conv"), (0.8, -1.2, "1x1 conv", "conv"), (2.4, -1.2, "3x3 max pool", "pool"),
-             (-0.8, -2.4, "3x3 conv", "conv"), (0.8, -2.4, "5x5 conv", "conv"), (2.4, -2.4, "1x1 conv", "conv"), (0, -3.6, "concatenate channels", "op")]
+    boxes = [(0, 0, "previous layer", "io"), (-2.7, -1.5, "1x1 conv", "conv"), (-0.9, -1.5, "1x1 conv", "conv"), (0.9, -1.5, "1x1 conv", "conv"), (2.7, -1.5, "3x3 max pool", "pool"),
+             (-0.9, -3.0, "3x3 conv", "conv"), (0.9, -3.0, "5x5 conv", "conv"), (2.7, -3.0, "1x1 conv", "conv"), (0, -4.5, "concatenate channels", "op")]
     layouts["Inception module"] = (boxes, [(0, 1, 0.0), (0, 2, 0.0), (0, 3, 0.0), (0, 4, 0.0), (2, 5, 0.0), (3, 6, 0.0), (4, 7, 0.0), (1, 8, 0.0), (5, 8, 0.0), (6, 8, 0.0), (7, 8, 0.0)])
     boxes = _chain([("x (C ch)", "io"), ("3x3 depthwise conv\n(one kernel per channel)", "conv"), ("BN, ReLU", "norm"), ("1x1 pointwise conv\n(mixes channels)", "conv"), ("BN, ReLU", "norm"), ("y (O ch)", "io")])
     layouts["depthwise-separable"] = (boxes, [(i, i + 1, 0.0) for i in range(5)])
@@ -263,7 +265,8 @@ def draw_blocks(names: Sequence[str]) -> Any:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     layouts = _layouts()
-    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 5.2))
+    spans = [max(b[0] for b in layouts[name][0]) - min(b[0] for b in layouts[name][0]) + 3.0 for name in names]
+    fig, axes = plt.subplots(1, len(names), figsize=(1.1 * sum(spans), 5.2), gridspec_kw={"width_ratios": spans})
     for ax, name in zip(np.atleast_1d(axes), names):
         boxes, arrows = layouts[name]
         for x, y, label, kind in boxes:

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from autograder.checks.backprop import _unpack
 from autograder.compare import assert_equal, assert_matches, describe_call
 from autograder.learner import Learner
 from autograder.oracles import oracle
@@ -239,13 +240,6 @@ def _shape_text(shape: Sequence[int]) -> str:
 
 def _oracle(key: str) -> np.ndarray:
     return oracle(ASSIGNMENT, key)
-
-
-def _unpack(result: Any, names: Sequence[str], call: str) -> tuple[Any, ...]:
-    if not isinstance(result, (tuple, list)) or len(result) != len(names):
-        got = f"a {type(result).__name__}" + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
-        raise CheckFailed(f"{call}: must return a tuple ({', '.join(names)}), got {got}.")
-    return tuple(result)
 
 
 # ---------------------------------------------------------------------------------------------
