@@ -225,6 +225,17 @@ def test_points_total_24_and_the_notebook_has_one_locked_test_cell_per_check() -
     assert_test_cells_match_checks(ASSIGNMENT)
 
 
+@pytest.mark.parametrize(("axes", "hint"), [((2, 3), modern.INSTANCE_HINT), ((0,), modern.AXIS0_HINT)])
+def test_batch_norm_over_the_wrong_axes_gets_its_hint(solution: dict[str, Any], axes: tuple[int, ...], hint: str) -> None:
+    def wrong_axes(x, gamma, beta, running_mean, running_var, train, momentum=0.1, eps=1e-5):
+        _, new_mean, new_var = solution["batchnorm2d_forward"](x, gamma, beta, running_mean, running_var, train, momentum, eps)
+        x_hat = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+        return gamma[:, None, None] * x_hat + beta[:, None, None], new_mean, new_var
+
+    message = run_checks(InProcessLearner({"batchnorm2d_forward": wrong_axes}), ASSIGNMENT, [BN_TRAIN])[BN_TRAIN]
+    assert message and f"Hint: {hint}" in message, message
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. Seeded bugs fail the right checks with the right hint
 
