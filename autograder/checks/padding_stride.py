@@ -211,9 +211,11 @@ def unique_shape_hints(
 ) -> list[tuple[tuple[int, ...], str]]:
     """Keep only wrong shapes that differ from the right one and point to a single mistake;
     ``fallbacks`` (vaguer hints) only where no candidate has their shape."""
-    shapes = [shape for shape, _ in candidates]
-    kept = [(shape, text) for shape, text in candidates if shape != expected and shapes.count(shape) == 1]
-    return kept + [(shape, text) for shape, text in fallbacks if shape != expected and shape not in shapes]
+    texts: dict[tuple[int, ...], set[str]] = {}
+    for shape, text in candidates:
+        texts.setdefault(tuple(shape), set()).add(text)
+    kept = [(shape, text) for shape, text in dict(candidates).items() if shape != expected and len(texts[tuple(shape)]) == 1]
+    return kept + [(shape, text) for shape, text in fallbacks if shape != expected and tuple(shape) not in texts]
 
 
 CEIL_HINT = "you rounded up: a window that would stick out past the padded input is dropped, so round down (use //)."
