@@ -83,12 +83,12 @@ def summarize_module(module: Any, input_shape: Sequence[int] | None = None) -> d
 
     Returns:
         ``{"type": str, "is_module": bool, "parameters": int, "layers": [str, ...],
-        "output_shape": tuple | None}``
+        "output_shape": tuple | None, "state_dict_keys": [str, ...]}``
     """
     import torch
 
     if not isinstance(module, torch.nn.Module):
-        return {"type": type(module).__name__, "is_module": False, "parameters": 0, "layers": [], "output_shape": None}
+        return {"type": type(module).__name__, "is_module": False, "parameters": 0, "layers": [], "output_shape": None, "state_dict_keys": []}
     leaves = leaf_layers(module)
     if any(p.is_meta for p in module.parameters()):
         # Built on the meta device (by the learner): give it uninitialised memory; only shapes are read.
@@ -106,6 +106,7 @@ def summarize_module(module: Any, input_shape: Sequence[int] | None = None) -> d
         "parameters": int(sum(p.numel() for p in module.parameters())),
         "layers": leaves,
         "output_shape": output_shape,
+        "state_dict_keys": list(module.state_dict().keys()),
     }
 
 

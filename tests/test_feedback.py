@@ -132,3 +132,24 @@ def test_gradescope_json_carries_the_05_own_layers_report() -> None:
     data = gradescope([result], 1.0)
     assert data["extra_data"]["notebooks"][0]["info"] == result.info
     assert result.info in data["output"]
+
+
+INSTRUCTOR_COMMANDS = ("make exercises", "make fixtures", "make train", "make test", "autograder.release", "nbgrader ")
+# what a learner's grading run can print: the CLI, the engine, the sandbox, the checks and their helpers
+LEARNER_FACING = ["cli.py", "engine.py", "learner.py", "compare.py", "report.py", "sandbox.py", "notebook.py", "oracles.py", "selfcheck.py", "batch.py", "checks"]
+
+
+def test_no_message_to_learners_suggests_an_instructor_command() -> None:
+    import ast
+
+    from autograder.paths import PACKAGE_DIR
+
+    files = [p for name in LEARNER_FACING for p in ([PACKAGE_DIR / name] if name.endswith(".py") else sorted((PACKAGE_DIR / name).glob("*.py")))]
+    offending = []
+    for path in files:
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree) if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                offending += [f"{path.name}:{node.lineno}: {command}" for command in INSTRUCTOR_COMMANDS if command in node.value]
+    assert not offending, offending

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from autograder.checks.padding_stride import Pair, as_pair, output_size
+from autograder.checks.padding_stride import Pair, as_pair, assert_raises_value_error, output_size
 from autograder.checks.pooling import pool_kwargs
 from autograder.compare import assert_matches, describe_call
 from autograder.learner import PROBE_FUNCTIONS, Learner, Probe, SeededRng
@@ -490,6 +490,13 @@ def test_dropout_forward_eval(learner: Learner) -> None:
         assert_matches(out, x, call=call, what="out", tolerance=0.0,
                        hints=[("when not training dropout does nothing: no units dropped, no rescaling.", x / (1 - p))])
         assert_matches(mask, np.ones_like(x), call=call, what="mask", tolerance=0.0)
+
+
+@check("04.dropout_forward.invalid_p", "dropout_forward raises ValueError for p outside [0, 1)", points=1)
+def test_dropout_forward_invalid_p(learner: Learner) -> None:
+    x = _dropout_input(484, (2, 3))
+    for p, why in ((1.0, "p = 1 drops every unit and 1/(1-p) divides by zero"), (-0.1, "a probability cannot be negative"), (1.5, "a probability cannot exceed 1")):
+        assert_raises_value_error(learner, "dropout_forward", (x, p, True, SeededRng(485)), {}, why)
 
 
 @check("04.dropout_backward.mask", "dropout_backward routes the gradient through the forward's mask", points=1)
