@@ -153,3 +153,23 @@ def test_no_message_to_learners_suggests_an_instructor_command() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
                 offending += [f"{path.name}:{node.lineno}: {command}" for command in INSTRUCTOR_COMMANDS if command in node.value]
     assert not offending, offending
+
+
+def test_every_documented_raises_of_a_learner_function_is_graded() -> None:
+    import ast
+
+    from autograder.assignments import ASSIGNMENTS
+    from autograder.registry import checks_for
+
+    documented = []
+    for assignment in ASSIGNMENTS:
+        for cell in read_notebook(assignment.solution_path).learner_code():
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            documented += [(assignment, node.name) for node in tree.body if isinstance(node, ast.FunctionDef) and "Raises:" in (ast.get_docstring(node) or "")]
+    assert documented, "no solution documents a Raises: section"
+    for assignment, name in documented:
+        graded = [c.id for c in checks_for(assignment) if c.id.split(".")[1] == name and c.id.split(".")[2] in ("errors", "invalid_p")]
+        assert graded, f"{name} documents Raises: but no check of {assignment.id} grades it"
