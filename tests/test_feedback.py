@@ -173,3 +173,18 @@ def test_every_documented_raises_of_a_learner_function_is_graded() -> None:
     for assignment, name in documented:
         graded = [c.id for c in checks_for(assignment) if c.id.split(".")[1] == name and c.id.split(".")[2] in ("errors", "invalid_p")]
         assert graded, f"{name} documents Raises: but no check of {assignment.id} grades it"
+
+
+def test_a_self_check_reports_a_function_that_changes_its_input(capsys: pytest.CaptureFixture[str]) -> None:
+    from autograder.selfcheck import inputs_unchanged, selfcheck
+
+    def relu_forward(x: np.ndarray) -> np.ndarray:
+        x[x < 0] = 0
+        return x
+
+    with selfcheck("relu"):
+        inputs_unchanged(relu_forward, np.array([-1.0, 2.0]))
+    assert capsys.readouterr().out.strip() == "✗ relu: relu_forward changed its argument x in place; work on a copy (x = x.copy()) or build a new array."
+    with selfcheck("relu"):
+        inputs_unchanged(lambda x: np.maximum(x, 0), np.array([-1.0, 2.0]))
+    assert capsys.readouterr().out.startswith("✓ relu")
