@@ -16,12 +16,14 @@ checks pass on unchanged.
 from __future__ import annotations
 
 import copy
+import inspect
 import sys
 from contextlib import contextmanager
 import time
 import traceback
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, MutableMapping, Protocol, Sequence
 
 import numpy as np
@@ -87,12 +89,13 @@ def summarize_module(module: Any, input_shape: Sequence[int] | None = None, weig
 
     Returns:
         ``{"type": str, "is_module": bool, "parameters": int, "layers": [str, ...],
-        "state": [(key, shape), ...], "output_shape": tuple | None, "output": array | None}``
+        "state": [(key, shape), ...], "state_dict_keys": [str, ...], "output_shape": tuple | None,
+        "output": array | None}``
     """
     import torch
 
     if not isinstance(module, torch.nn.Module):
-        return {"type": type(module).__name__, "is_module": False, "parameters": 0, "layers": [], "state": [], "output_shape": None, "output": None}
+        return {"type": type(module).__name__, "is_module": False, "parameters": 0, "layers": [], "state": [], "state_dict_keys": [], "output_shape": None, "output": None}
     leaves = leaf_layers(module)
     if any(p.is_meta for p in module.parameters()):
         # Built on the meta device (by the learner): give it uninitialised memory; only shapes are read.
@@ -118,6 +121,7 @@ def summarize_module(module: Any, input_shape: Sequence[int] | None = None, weig
         "state": state,
         "output_shape": output_shape,
         "output": output,
+        "state_dict_keys": [key for key, _ in state],
     }
 
 
@@ -236,13 +240,64 @@ def resolve_markers(value: Any) -> Any:
     return value
 
 
-def describe_missing(name: str) -> str:
-    """One teaching line about a function the notebook does not define."""
+def _arrays(value: Any, path: str) -> Iterator[tuple[str, np.ndarray]]:
+    """(how to name it, array) for every NumPy array in ``value``, also inside containers."""
+    if isinstance(value, np.ndarray):
+        yield path, value
+    elif isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            yield from _arrays(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _arrays(item, f"{path}[{key!r}]")
+
+
+def _unchanged(before: np.ndarray, after: np.ndarray) -> bool:
+    if before.shape != after.shape or before.dtype != after.dtype:
+        return False
+    try:
+        return bool(np.array_equal(before, after, equal_nan=True))
+    except TypeError:  # dtypes without NaN
+        return bool(np.array_equal(before, after))
+
+
+def call_learner(name: str, func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """``func(*args, **kwargs)``, then a check that it left its array arguments as they were
+    (values, shape, dtype): inputs are read-only by contract.
+
+    Raises:
+        LearnerError: the function changed an argument in place.
+    """
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs).arguments
+    except (TypeError, ValueError):  # wrong arity is the call's own error, reported below
+        bound = {**{f"argument {i + 1}": a for i, a in enumerate(args)}, **kwargs}
+    watched = [(path, array, array.copy()) for key, value in bound.items() for path, array in _arrays(value, key)]
+    value = func(*args, **kwargs)
+    for path, array, before in watched:
+        if not _unchanged(before, array):
+            simple = path.isidentifier()
+            fix = f"work on a copy ({path} = {path}.copy()) or build a new array" if simple else "work on a copy or build a new array"
+            raise LearnerError(f"{name} changed its argument {path} in place; {fix}.")
+    return value
+
+
+def describe_missing(name: str, namespace: Mapping[str, Any] | None = None) -> str:
+    """One teaching line about a function the notebook does not define; names the notebook's
+    function with the closest name when there is one (a renamed or misspelt function)."""
+    import difflib
+
+    defined = [k for k, v in (namespace or {}).items() if isinstance(k, str) and callable(v) and not k.startswith("_")]
+    close = difflib.get_close_matches(name, defined, n=1, cutoff=0.8)
+    if close:
+        return f"{name} is not defined, but {close[0]} is: did you rename it? The grader calls {name}; keep the name the notebook gave it."
     return f"{name} is not defined: run the cell that defines it and fix any error it shows."
 
 
 def describe_exception(name: str, exc: BaseException, tb: traceback.StackSummary | None = None) -> str:
     """One teaching line about an exception raised by the learner's function ``name``."""
+    if isinstance(exc, LearnerError):
+        return str(exc)
     if isinstance(exc, NotImplementedError):
         return f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell with your code."
     if isinstance(exc, SystemExit):
@@ -251,11 +306,25 @@ def describe_exception(name: str, exc: BaseException, tb: traceback.StackSummary
         return f"{name}: {exc}"
     if isinstance(exc, MemoryError):
         return f"{name} ran out of memory; avoid building arrays far larger than the output."
-    where = ""
-    if tb:
-        frame = tb[-1]
-        where = f" (line {frame.lineno}: {frame.line.strip() if frame.line else '?'})"
-    return f"{name} raised {type(exc).__name__}: {exc}{where}"
+    return f"{name} raised {type(exc).__name__}: {exc}{_learner_line(tb)}"
+
+
+def _learner_line(tb: traceback.StackSummary | None) -> str:
+    """`` (code cell 7 of 23, line 5: `x *= 2`)`` for the innermost frame of the learner's own
+    code; never a line of the course's solutions, of the grader or of a library."""
+    from autograder.notebook import learner_cell_label
+
+    for frame in reversed(tb or []):
+        label = learner_cell_label(frame.filename)
+        if label is None and (frame.filename.startswith("<") or frame.filename.startswith(_NOT_LEARNER_PREFIXES)):
+            continue
+        where = f"{label}, " if label else ""
+        return f" ({where}line {frame.lineno}: `{frame.line.strip() if frame.line else '?'}`)"
+    return ""
+
+
+# library, standard library and grader files: a learner's frame is none of these
+_NOT_LEARNER_PREFIXES = (sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parent))
 
 
 @contextmanager
@@ -340,7 +409,7 @@ class InProcessLearner:
     def _function(self, name: str) -> Callable[..., Any]:
         func = self.namespace.get(name)
         if not callable(func):
-            raise LearnerError(describe_missing(name))
+            raise LearnerError(describe_missing(name, self.namespace))
         return func
 
     def _invoke(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
@@ -348,7 +417,9 @@ class InProcessLearner:
         args = resolve_markers(copy.deepcopy(tuple(args)))
         kwargs = resolve_markers(copy.deepcopy(dict(kwargs)))
         try:
-            return func(*args, **kwargs)
+            return call_learner(name, func, args, kwargs)
+        except LearnerError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any learner failure becomes a message
             tb = traceback.extract_tb(exc.__traceback__)
             raise LearnerError(describe_exception(name, exc, tb)) from None

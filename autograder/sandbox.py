@@ -444,7 +444,8 @@ class SandboxedLearner:
         if self._child is None and self._broken is None:
             self._child = _Child(self._config, self._env, self._output, self.limits)
             cells = [[i, s] for i, s in self._cells if i not in self._skipped]
-            self._child.send({"op": "exec", "cells": cells, "filename": Path(self.notebook.path).name})
+            labels = [[i, label] for i, label in self.notebook.code_cell_labels().items()]
+            self._child.send({"op": "exec", "cells": cells, "filename": Path(self.notebook.path).name, "labels": labels})
         return self
 
     def close(self) -> None:
