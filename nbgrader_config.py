@@ -1,8 +1,10 @@
 # nbgrader configuration for the course. nbgrader reads it from the working directory only, so
 # run nbgrader commands from the repository root (`make exercises` loads this file by path).
 #
-# Layout: solutions/<assignment>/ is nbgrader's source, exercises/<assignment>/ its release;
-# submitted/, autograded/ and feedback/ (gitignored) are nbgrader's defaults.
+# Layout: solutions/<assignment>/ is nbgrader's source; submitted/, autograded/ and feedback/
+# (gitignored) are nbgrader's defaults. The learners' exercises/ is written only by
+# `python -m autograder.release` (`make exercises`), which never overwrites a learner's work; a
+# raw `nbgrader generate_assignment` writes into the gitignored release/ instead.
 import os
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
@@ -11,7 +13,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 c.CourseDirectory.root = ROOT
 c.CourseDirectory.source_directory = "solutions"
-c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.release_directory = "release"
 # Gitignored. `python -m autograder.release` (`make exercises`) uses a throwaway one, so
 # regenerating exercises never touches the grades; its --gradebook flag records here instead.
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "gradebook.db")

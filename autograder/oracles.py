@@ -42,7 +42,7 @@ def load_oracles(assignment_id: str) -> Mapping[str, np.ndarray]:
     """
     path = oracle_path(assignment_id)
     if not path.exists():
-        raise OracleError(f"oracle fixture {path} is missing; run `make fixtures`.")
+        raise OracleError(f"oracle fixture {path} is missing: the course's files are incomplete; restore it with `git checkout -- {path}`.")
     with np.load(path, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     for array in arrays.values():
@@ -60,7 +60,7 @@ def oracle(assignment_id: str, key: str) -> np.ndarray:
     try:
         return arrays[key]
     except KeyError:
-        raise OracleError(f"oracle {key!r} of {assignment_id} is missing; run `make fixtures`.") from None
+        raise OracleError(f"oracle {key!r} of {assignment_id} is missing: the course's files are out of date; update your clone (git pull).") from None
 
 
 def build_oracles(assignment: Assignment) -> dict[str, np.ndarray]:

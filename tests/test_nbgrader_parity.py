@@ -48,6 +48,9 @@ BROKEN: dict[str, tuple[str, Mapping[str, str]]] = {
         {"np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))": "np.pad(x, ((0, 0), (0, 0), (0, 2 * ph), (0, 2 * pw)))"},
     ),
     "bug-relu-grad-at-zero": ("04-backprop", {"return dout * (x > 0)": "return dout * (x >= 0)"}),
+    "bug-shortcut-gradient": ("08-modern", {"return dx + dx_shortcut, grads": "return dx, grads"}),
+    # torch in 08's NumPy part: both graders fail that function's check (Learner.call_numpy_only)
+    "bug-torch-in-numpy-part": ("08-modern", {"[:, None, None]\n    return out\n": "[:, None, None]\n    return torch.from_numpy(out).numpy()\n"}),
 }
 ESCAPE = Path(tempfile.gettempdir()) / f"cnn-course-escaped-{uuid.uuid4().hex}.txt"  # outside every sandbox
 # student -> (assignment, replacements that change nothing a grader should see): Jupyter

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from autograder.checks.convolution import assert_float32
-from autograder.compare import assert_equal, assert_matches, describe_call
+from autograder.compare import assert_equal, assert_matches, describe_call, describe_value
 from autograder.learner import Learner, LearnerError
 from autograder.machine import cpu_model
 from autograder.oracles import oracle
@@ -189,6 +189,8 @@ def build_oracles() -> dict[str, np.ndarray]:
         out[f"conv2d_forward.stride_padding.{i}.one_side"] = conv(pad_one_side(x, padding), w, b, stride)
     for i, (x, w, b, stride, padding) in enumerate(conv_loops_cases()):
         out[f"conv2d_forward_loops.{i}"] = conv(x, w, b, stride, padding)
+        oh, ow = out[f"conv2d_forward_loops.{i}"].shape[2:]
+        out[f"conv2d_forward_loops.{i}.window_not_strided"] = conv(x, w, b, 1, padding)[:, :, :oh, :ow]
     out["conv2d_forward.float32"] = conv(*conv_float32_case())
     out["conv2d_forward.speed.head"] = conv(*speed_case())[:2]
     return out
@@ -198,7 +200,7 @@ def _expected(key: str) -> np.ndarray:
     return oracle(ASSIGNMENT, key)
 
 
-def _assert_raises_value_error(learner: Learner, name: str, args: Sequence[Any], kwargs: dict[str, Any], why: str) -> None:
+def assert_raises_value_error(learner: Learner, name: str, args: Sequence[Any], kwargs: dict[str, Any], why: str) -> None:
     call = describe_call(name, *args, **kwargs)
     try:
         value = learner.call(name, *args, **kwargs)
@@ -210,7 +212,7 @@ def _assert_raises_value_error(learner: Learner, name: str, args: Sequence[Any],
             raise
         raise CheckFailed(f"{call} should raise ValueError ({why}), but: {message}") from None
     raise CheckFailed(
-        f"{call} returned {value!r}, but {why}: raise ValueError with a one-line message saying what to change."
+        f"{call} returned {describe_value(value)}, but {why}: raise ValueError with a one-line message saying what to change."
     )
 
 
@@ -234,9 +236,11 @@ def unique_shape_hints(
 ) -> list[tuple[tuple[int, ...], str]]:
     """Keep only wrong shapes that differ from the right one and point to a single mistake;
     ``fallbacks`` (vaguer hints) only where no candidate has their shape."""
-    shapes = [shape for shape, _ in candidates]
-    kept = [(shape, text) for shape, text in candidates if shape != expected and shapes.count(shape) == 1]
-    return kept + [(shape, text) for shape, text in fallbacks if shape != expected and shape not in shapes]
+    texts: dict[tuple[int, ...], set[str]] = {}
+    for shape, text in candidates:
+        texts.setdefault(tuple(shape), set()).add(text)
+    kept = [(shape, text) for shape, text in dict(candidates).items() if shape != expected and len(texts[tuple(shape)]) == 1]
+    return kept + [(shape, text) for shape, text in fallbacks if shape != expected and tuple(shape) not in texts]
 
 
 CEIL_HINT = "you rounded up: a window that would stick out past the padded input is dropped, so round down (use //)."
@@ -245,6 +249,7 @@ STRIDE_IGNORED = "this is the stride-1 size: the stride was ignored; step the wi
 PADDING_IGNORED = "this is the size without padding: pad the input before sliding the window."
 ONE_SIDE = "the padding went on one side only: put ph rows on top and ph at the bottom, pw columns left and pw right."
 FLIPPED = "the kernel is flipped: conv2d in deep learning is a cross-correlation, so use w as it is."
+WINDOW_NOT_STRIDED = "the output has the right size but the window moves by 1: output (i, j) reads the window starting at (i * stride, j * stride)."
 NO_BIAS = "the bias is missing: add b[o] to every position of output channel o."
 
 
@@ -271,7 +276,7 @@ def test_conv_output_size_formula(learner: Learner) -> None:
 def test_conv_output_size_errors(learner: Learner) -> None:
     _assert_valid_calls_succeed(learner, "conv_output_size", [((n, k), {"padding": p, "stride": s, "dilation": d}) for n, k, p, s, d in OUTPUT_SIZE_CASES[:2]], _expected("conv_output_size.formula")[:2])
     for args, kwargs, why in OUTPUT_SIZE_ERRORS:
-        _assert_raises_value_error(learner, "conv_output_size", args, kwargs, why)
+        assert_raises_value_error(learner, "conv_output_size", args, kwargs, why)
 
 
 @check("02.same_padding.values", "same_padding keeps the size at stride 1", points=1)
@@ -289,7 +294,7 @@ def test_same_padding_errors(learner: Learner) -> None:
     for k, d in SAME_PADDING_ERRORS:
         span = d * (k - 1) + 1
         why = f"the effective kernel spans {span} pixels, an even number, so no symmetric padding keeps the size"
-        _assert_raises_value_error(learner, "same_padding", (k,), {"dilation": d}, why)
+        assert_raises_value_error(learner, "same_padding", (k,), {"dilation": d}, why)
 
 
 @check("02.pad2d.values", "pad2d adds zeros on both sides of H and W", points=2)
@@ -345,6 +350,7 @@ def test_conv2d_forward_loops_small(learner: Learner) -> None:
             learner.call_with_standins("conv2d_forward_loops", STANDIN_HELPERS, x, w, b, stride=stride, padding=padding),
             _expected(f"conv2d_forward_loops.{i}"),
             call=describe_call("conv2d_forward_loops", x, w, b, stride=stride, padding=padding),
+            hints=[(WINDOW_NOT_STRIDED, _expected(f"conv2d_forward_loops.{i}.window_not_strided"))],
             shape_hints=_conv_shape_hints(x, w, stride, padding),
         )
 
@@ -503,7 +509,7 @@ def test_conv2d_forward_speed(learner: Learner) -> None:
     if ratio > SPEED_LIMIT:
         raise CheckFailed(
             f"{call} took {ratio:.0f}x as long as PyTorch's F.conv2d ({measured}, each against a NumPy reference "
-            f"timed beside it); the limit is {SPEED_LIMIT:g}x. Python loops over every pixel are slow: "
-            "take all windows at once with sliding_window_view and contract them with np.tensordot "
-            "(or np.einsum(..., optimize=True))."
+            f"timed beside it); the limit is {SPEED_LIMIT:g}x. Hint: take all windows at once "
+            "with sliding_window_view and contract them with np.tensordot; a Python loop over output pixels is slow, "
+            "and so is np.einsum without optimize=True."
         )
