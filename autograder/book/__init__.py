@@ -1,0 +1,3 @@
+"""Helpers for the book's chapters (book/*.md): schematic figures, tables and set-up, kept out of
+the pages so that a reader sees the lesson first. Not part of the grader; the student release
+leaves this subpackage out."""
