@@ -61,8 +61,8 @@
     var s = slider(controls, "stride", "stride s", 1, 4, 2, update);
     var d = slider(controls, "dilation", "dilation d", 1, 3, 1, update);
     var buttons = el("div", { "class": "cnn-controls" }, root);
-    var prev = el("button", { type: "button", name: "previous" }, buttons, "◀ previous output");
-    var next = el("button", { type: "button", name: "next" }, buttons, "next output ▶");
+    var prev = el("button", { type: "button", name: "previous" }, buttons, "\u25c0 previous output");
+    var next = el("button", { type: "button", name: "next" }, buttons, "next output \u25b6");
     var readout = el("p", { "class": "cnn-readout" }, root);
     var svg = el("svg", { "class": "cnn-svg", role: "img" }, root);
     var step = 0;
@@ -122,8 +122,8 @@
       readout.setAttribute("data-output-size", String(out));
       readout.setAttribute("data-output", JSON.stringify(y));
       readout.setAttribute("data-position", JSON.stringify([row, col]));
-      readout.textContent = "⌊(" + N + " + 2·" + P + " − " + D + "·(" + K + " − 1) − 1) / " + S + "⌋ + 1 = " + out +
-        ": output " + out + "×" + out + ". Output (" + row + ", " + col + ") reads the window at padded row " + top +
+      readout.textContent = "\u230a(" + N + " + 2\u00b7" + P + " \u2212 " + D + "\u00b7(" + K + " \u2212 1) \u2212 1) / " + S + "\u230b + 1 = " + out +
+        ": output " + out + "\u00d7" + out + ". Output (" + row + ", " + col + ") reads the window at padded row " + top +
         ", column " + left + " and is " + round(y[row][col]) + ". Kernel " + JSON.stringify(w) + ".";
     }
     update();
@@ -153,7 +153,7 @@
       if (out === 0) {
         readout.setAttribute("data-output-size", "0");
         readout.setAttribute("data-output", "[]");
-        readout.textContent = "A " + K + "×" + K + " window does not fit in a " + N + "×" + N + " input: no output.";
+        readout.textContent = "A " + K + "\u00d7" + K + " window does not fit in a " + N + "\u00d7" + N + " input: no output.";
         return;
       }
       var owner = [];
@@ -184,8 +184,8 @@
       svg.setAttribute("aria-label", "input with its pooling windows coloured, and the pooled output");
       readout.setAttribute("data-output-size", String(out));
       readout.setAttribute("data-output", JSON.stringify(y));
-      readout.textContent = mode.value + " pooling, " + K + "×" + K + " windows, stride " + S + ": a " + N + "×" + N +
-        " input gives " + out + "×" + out + ". White cells are read by no window.";
+      readout.textContent = mode.value + " pooling, " + K + "\u00d7" + K + " windows, stride " + S + ": a " + N + "\u00d7" + N +
+        " input gives " + out + "\u00d7" + out + ". White cells are read by no window.";
     }
     update();
   }
