@@ -7,6 +7,7 @@ file lock); tests/test_browser.py reuses it.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import subprocess
@@ -104,8 +105,14 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
     return build_book_once(tmp_path_factory)
 
 
+@functools.lru_cache(maxsize=None)
+def _parsed(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
 def page_html(book: BuiltBook, page: str) -> BeautifulSoup:
-    return BeautifulSoup((book.html / f"{page}.html").read_text(encoding="utf-8"), "html.parser")
+    """The parsed HTML of a built page, parsed once per session (tests only read it)."""
+    return _parsed(book.html / f"{page}.html")
 
 
 # ---------------------------------------------------------------- the built site (slow)

@@ -264,11 +264,12 @@ def inception_module(branches: Sequence[Sequence[str]], in_label: str, out_label
     for x, branch in zip(xs, branches):
         previous = top
         for level, label in enumerate(branch):
-            y = 1.3 * (level + 1) + 1.3 * (depth - len(branch))
-            node = _box(ax, x, y, label, PALETTE[level % len(PALETTE)] + "80")
+            node = _box(ax, x, 1.3 * (level + 1), label, PALETTE[level % len(PALETTE)] + "80")
             _arrow(ax, (previous[0], previous[1] + 0.35), (node[0], node[1] - 0.35))
             previous = node
-        _arrow(ax, (previous[0], previous[1] + 0.35), (centre, 1.3 * (depth + 1) - 0.35))
+        bottom = 1.3 * depth + 0.35  # shorter branches run straight down to the deepest one's level
+        ax.plot([x, x], [previous[1] + 0.35, bottom], color="0.3", lw=1.2)
+        _arrow(ax, (x, bottom), (centre, 1.3 * (depth + 1) - 0.35))
     _box(ax, centre, 1.3 * (depth + 1), out_label, OUTPUT_COLOUR, width=4.2)
     ax.set_xlim(xs[0] - 1.5, xs[-1] + 1.5)
     ax.set_ylim(1.3 * (depth + 1) + 0.7, -0.7)
