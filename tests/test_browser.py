@@ -264,3 +264,13 @@ def test_receptive_field_explorer_agrees_with_the_course_and_autograd(browser: A
             assert shown["fields"][-1] == receptive_field_by_autograd(layers), layers
             assert shown["jumps"][-1] == int(np.prod([s for _, s, _ in layers])), layers
         assert not opened.errors, "\n".join(opened.errors)
+
+
+def test_a_missing_chromium_fails_under_ci_instead_of_skipping(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must run, not skip"):
+        chromium_executable()
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        chromium_executable()
