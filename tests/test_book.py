@@ -7,6 +7,7 @@ file lock); tests/test_browser.py reuses it.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 
 from autograder import site_assets
 
@@ -104,8 +105,14 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
     return build_book_once(tmp_path_factory)
 
 
+@functools.lru_cache(maxsize=None)
+def _parsed(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
 def page_html(book: BuiltBook, page: str) -> BeautifulSoup:
-    return BeautifulSoup((book.html / f"{page}.html").read_text(encoding="utf-8"), "html.parser")
+    """The parsed HTML of a built page, parsed once per session (tests only read it)."""
+    return _parsed(book.html / f"{page}.html")
 
 
 # ---------------------------------------------------------------- the built site (slow)
@@ -169,21 +176,16 @@ def test_chapters_have_math(built_book: BuiltBook, page: str) -> None:
 
 
 @pytest.mark.slow
-def test_padding_page_embeds_the_explorer_widget_state(built_book: BuiltBook) -> None:
-    soup = page_html(built_book, "book/padding_stride")
-    state = soup.select('script[type="application/vnd.jupyter.widget-state+json"]')
-    views = soup.select('script[type="application/vnd.jupyter.widget-view+json"]')
-    assert state and views, "no embedded widget state or view: did myst-nb execute the explorer?"
-    models = json.loads(state[0].string or "{}")["state"].values()
-    sliders = [m["state"]["description"] for m in models if m["model_name"] == "IntSliderModel"]
-    assert sliders == ["W input", "K kernel", "P padding", "S stride", "D dilation"], f"the explorer's sliders: {sliders}"
-    outputs = [m["state"].get("outputs", []) for m in models if m["model_name"] == "OutputModel"]
-    images = [o for out in outputs for o in out if "image/png" in o.get("data", {})]
-    assert images, "the explorer's figure was not captured in the Output widget's state"
+@pytest.mark.parametrize(("page", "explorer"), [("book/padding_stride", "conv"), ("book/pooling", "pool"), ("book/architectures", "receptive-field")])
+def test_chapters_place_their_live_explorer(built_book: BuiltBook, page: str, explorer: str) -> None:
+    soup = page_html(built_book, page)
+    assert soup.select(f'div.cnn-explorer[data-explorer="{explorer}"]'), f"{page} has no {explorer} explorer"
+    assert any((s.get("src") or "").split("?")[0].endswith("_static/explorers.js") for s in soup.select("script")), f"{page} does not load explorers.js"
+    assert (built_book.html / "_static" / "explorers.js").is_file()
 
 
 @pytest.mark.slow
-def test_mathjax_and_widgets_load_from_local_copies(built_book: BuiltBook) -> None:
+def test_mathjax_and_explorers_load_from_local_copies(built_book: BuiltBook) -> None:
     if not built_book.local_assets:
         pytest.skip("no local copies of MathJax and the widget manager (npm unavailable); the site uses the CDNs")
     for page in toc_pages():
@@ -193,9 +195,83 @@ def test_mathjax_and_widgets_load_from_local_copies(built_book: BuiltBook) -> No
             assert "://" not in script["src"], f"{page} loads {script['src']} from the internet"
     padding = page_html(built_book, "book/padding_stride")
     sources = [s["src"].split("?")[0] for s in padding.select("script[src]")]
-    for wanted in ("vendor/mathjax/tex-mml-chtml.js", "vendor/requirejs/require.js", "vendor/html-manager/embed-amd.js"):
+    for wanted in ("vendor/mathjax/tex-mml-chtml.js", "explorers.js"):
         assert any(src.endswith(wanted) for src in sources), f"{wanted} is not loaded by the padding page"
         assert (built_book.html / "_static" / wanted).is_file(), f"_static/{wanted} was not copied into the site"
+
+
+# ---------------------------------------------------------------- lessons before plumbing (slow)
+
+# The plumbing rule, checked on every built page of _toc.yml: a code cell whose source is shown
+# (not collapsed) has at most VISIBLE_CELL_MAX_LINES lines; longer set-up, helper and drawing
+# code goes into autograder/book/ or a collapsed cell. In a chapter, the first thing a reader
+# meets after the prose is a figure: no visible code cell comes before the first picture.
+VISIBLE_CELL_MAX_LINES = 25
+# Pages of the table of contents that are not lesson chapters (no figures or questions required).
+REFERENCE_PAGES = ("book/exercises", "book/misconceptions")
+
+
+def chapters() -> list[str]:
+    """The lesson chapters: notebook pages of _toc.yml that are not reference pages."""
+    return [p for p in toc_pages() if is_notebook(p) and p not in REFERENCE_PAGES]
+
+
+def visible_code_cells(soup: BeautifulSoup) -> list[Tag]:
+    """The code inputs of a page that are shown, not collapsed into a <details>."""
+    return [cell for cell in soup.select("div.cell_input") if cell.find_parent("details") is None]
+
+
+def lines_of(cell: Tag) -> int:
+    return len(cell.get_text().strip("\n").splitlines())
+
+
+@pytest.mark.slow
+def test_plumbing_rule_no_long_visible_code_cell_on_any_page(built_book: BuiltBook) -> None:
+    problems = []
+    for page in toc_pages():
+        for cell in visible_code_cells(page_html(built_book, page)):
+            if lines_of(cell) > VISIBLE_CELL_MAX_LINES:
+                first = cell.get_text().strip().splitlines()[0]
+                problems.append(f"{page}: a visible code cell of {lines_of(cell)} lines, starting {first!r}")
+    assert not problems, "move helpers into autograder/book/ or collapse the cell (tags: [hide-input]):\n" + "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_plumbing_rule_each_chapter_shows_a_figure_before_any_code(built_book: BuiltBook) -> None:
+    for page in chapters():
+        article = page_html(built_book, page).select_one("article") or page_html(built_book, page)
+        visible = set(map(id, visible_code_cells(article)))
+        first = next((e for e in article.select("figure, div.cell_output img, div.cell_input") if e.name != "div" or id(e) in visible), None)
+        assert first is not None and first.name != "div", f"{page}: the first thing after the prose is visible code, not a figure"
+
+
+@pytest.mark.slow
+def test_chapters_have_three_figures_and_a_schematic(built_book: BuiltBook) -> None:
+    for page in chapters():
+        soup = page_html(built_book, page)
+        images = soup.select("div.cell_output img")
+        schematics = [f for f in soup.select("figure") if (f.get("id") or "").startswith("schematic-")]
+        assert len(images) >= 3, f"{page}: {len(images)} figures, at least 3 wanted"
+        assert schematics, f"{page}: no schematic figure (a figure whose name starts with schematic-)"
+
+
+@pytest.mark.slow
+def test_chapters_end_with_questions_and_collapsed_answers(built_book: BuiltBook) -> None:
+    for page in chapters():
+        questions = page_html(built_book, page).select_one("section#questions")
+        assert questions is not None, f"{page} has no Questions section"
+        answers = questions.select("div.admonition.dropdown")
+        assert len(answers) >= 3, f"{page}: {len(answers)} collapsed answers, at least 3 wanted"
+
+
+@pytest.mark.slow
+def test_misconceptions_page_demonstrates_each_correction(built_book: BuiltBook) -> None:
+    soup = page_html(built_book, "book/misconceptions")
+    assert "常见误区" in soup.select_one("h1").get_text()
+    titles = [s.select_one("h2, h3").get_text() for s in soup.select("section section")]
+    for phrase in ("500 units", "7 layers", "cannot overfit", "Hubel and Wiesel", "AlexNet", "99 %", "conv_transpose2d", "VGG", "ResNet-152"):
+        assert any(phrase in title for title in titles), f"no misconception about {phrase!r} (sections: {titles})"
+    assert len(soup.select("div.cell_output")) >= 10, "the demonstrations did not run"
 
 
 # ---------------------------------------------------------------- site assets (fast)

@@ -1,2 +1,3 @@
-"""Helper code of the book's chapters (tables, figures, small experiments), one module per chapter,
-so that a page shows the lesson first and the plumbing lives here."""
+"""Helpers for the book's chapters (book/*.md): schematic figures, tables, small experiments and
+set-up, one module per concern, kept out of the pages so that a reader sees the lesson first. Not
+part of the grader; the student release leaves this subpackage out."""
