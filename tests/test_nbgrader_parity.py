@@ -111,7 +111,8 @@ def _autograde(root: Path, db_url: str, assignment_id: str) -> None:
 
 def _start_cli(notebooks: list[Path], results_json: Path) -> subprocess.Popen[str]:
     """``python -m autograder NOTEBOOK ... --json FILE``, started in the background."""
-    command = [sys.executable, "-m", "autograder", *map(str, notebooks), "--json", str(results_json), "--jobs", "2", "--quiet"]
+    # --official: nbgrader autograde restores the hidden tests, so both grade public + hidden checks
+    command = [sys.executable, "-m", "autograder", *map(str, notebooks), "--json", str(results_json), "--jobs", "2", "--quiet", "--official"]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
 
 

@@ -1,0 +1,143 @@
+"""``make student-release OUT=DIR``: the learners' repository, without solutions or hidden checks.
+
+``python -m autograder.classroom.student_release DIR [--book-url URL]`` writes into DIR (new or
+empty) a git repository with one commit, ready to push as a template:
+
+* ``exercises/`` as generated from ``solutions/``;
+* ``autograder/``: the grader, the public checks and their oracles. Each checks module ends
+  above :data:`~autograder.registry.HIDDEN_CHECKS_MARKER`; the hidden oracles
+  (``oracle_data/hidden/``), the book's helpers, and the instructor's tools (nbgrader release,
+  this module, the Gradescope builder, the registry/notebook consistency check) stay behind;
+* ``requirements.txt``, ``pyproject.toml``, the learners' CI workflow, and a learner ``README.md``
+  and ``Makefile`` (``make grade``) from ``release_files/``.
+
+No ``solutions/``, no tests (they hold solution text), no book sources (chapters import the
+solutions when the site is built; the README links to the website instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from autograder.paths import PACKAGE_DIR, REPO_ROOT
+from autograder.registry import HIDDEN_CHECKS_MARKER
+
+RELEASE_FILES = Path(__file__).resolve().parent / "release_files"
+# Copied from the repository as they are.
+TOP_LEVEL = ("exercises", "requirements.txt", "pyproject.toml", ".github/workflows/autograde.yml")
+# Inside autograder/: instructor-only or book-only, relative to the package.
+LEFT_OUT = (
+    "oracle_data/hidden",
+    "book",
+    "release.py",
+    "site_assets.py",
+    "classroom/student_release.py",
+    "classroom/gradescope.py",
+    "classroom/consistency.py",
+    "classroom/release_files",
+)
+JUNK = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
+GITIGNORE = ".venv/\n__pycache__/\n*.pyc\n.ipynb_checkpoints/\n*.egg-info/\n/grades/\nresults.json\nresults.xml\n"
+DEFAULT_BOOK = "the course website (your instructor gives you its address)"
+
+
+class StudentReleaseError(RuntimeError):
+    """The release cannot be written. The message is one line a person can act on."""
+
+
+def public_checks_source(source: str) -> str:
+    """A checks module's text without its hidden checks (everything from the marker on)."""
+    head, marker, _ = source.partition(HIDDEN_CHECKS_MARKER)
+    return head.rstrip() + "\n" if marker else source
+
+
+def _ignored(relative: Path, left_out: tuple[str, ...]) -> bool:
+    if any(part in JUNK or part.endswith(".egg-info") for part in relative.parts) or relative.suffix == ".pyc":
+        return True
+    return any(relative == Path(p) or Path(p) in relative.parents for p in left_out)
+
+
+def copy_package(target: Path, *, hidden: bool = False) -> None:
+    """Copy the grader into ``target/autograder``: public checks only, or with ``hidden`` the
+    hidden checks and their oracles too (what the Gradescope autograder needs)."""
+    left_out = tuple(p for p in LEFT_OUT if not (hidden and p == "oracle_data/hidden"))
+    for source in sorted(PACKAGE_DIR.rglob("*")):
+        relative = source.relative_to(PACKAGE_DIR)
+        if source.is_dir() or _ignored(relative, left_out):
+            continue
+        destination = target / "autograder" / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if relative.parts[0] == "checks" and source.suffix == ".py" and not hidden:
+            destination.write_text(public_checks_source(source.read_text(encoding="utf-8")), encoding="utf-8")
+        else:
+            shutil.copyfile(source, destination)
+
+
+def copy_top_level(target: Path, names: tuple[str, ...] = TOP_LEVEL) -> None:
+    """Copy files and folders of the repository (paths relative to its root) into ``target``."""
+    for name in names:
+        source = REPO_ROOT / name
+        if not source.exists():
+            raise StudentReleaseError(f"{source} is missing; run `make exercises` (or restore it from git) first.")
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, destination, ignore=shutil.ignore_patterns(*JUNK))
+        else:
+            shutil.copyfile(source, destination)
+
+
+def _git_commit(target: Path) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "CNN course", "GIT_AUTHOR_EMAIL": "course@example.invalid",
+           "GIT_COMMITTER_NAME": "CNN course", "GIT_COMMITTER_EMAIL": "course@example.invalid"}
+    for command in (["init", "--quiet", "--initial-branch=main"], ["add", "--all"], ["commit", "--quiet", "-m", "Course exercises and autograder (student release)"]):
+        run = subprocess.run(["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *command], cwd=target, env=env, capture_output=True, text=True)
+        if run.returncode != 0:
+            raise StudentReleaseError(f"git {command[0]} failed in {target}: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode}")
+
+
+def build(target: Path, *, book_url: str | None = None, commit: bool = True) -> Path:
+    """Write the student release into ``target`` (created; must be new or empty).
+
+    Raises:
+        StudentReleaseError: ``target`` is not empty, or a part of the course is missing.
+    """
+    target = Path(target)
+    if target.resolve().is_relative_to(REPO_ROOT):
+        raise StudentReleaseError(f"{target} is inside the course repository; choose a folder outside it, e.g. OUT=../cnn-course-student.")
+    if target.exists() and any(target.iterdir()):
+        raise StudentReleaseError(f"{target} is not empty; choose a new folder (the release never overwrites files).")
+    target.mkdir(parents=True, exist_ok=True)
+    copy_top_level(target)
+    copy_package(target)
+    book = f"[the course website]({book_url})" if book_url else DEFAULT_BOOK
+    readme = (RELEASE_FILES / "README.md").read_text(encoding="utf-8").replace("{book}", book)
+    (target / "README.md").write_text(readme, encoding="utf-8")
+    shutil.copyfile(RELEASE_FILES / "Makefile", target / "Makefile")
+    (target / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+    if commit:
+        _git_commit(target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.classroom.student_release", description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="a new or empty folder outside the course repository")
+    parser.add_argument("--book-url", help="the course website's address, linked from the learner README")
+    args = parser.parse_args(argv)
+    try:
+        build(args.out, book_url=args.book_url)
+    except StudentReleaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"student release written to {args.out} (one commit): push it as the learners' template repository.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
