@@ -484,16 +484,18 @@ def _forward_differences(probe: str, x: np.ndarray, h: float = 1e-5) -> np.ndarr
 
 
 def _unrestored_differences(probe: str, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Centred differences from a loop that never puts a nudged entry back: entry k (row-major)
+    is measured with entries 0 .. k-1 left at x - h. (Written without that loop, so that the
+    student release does not hand out numeric_gradient's code.)"""
     f = PROBE_FUNCTIONS[probe]
-    x = x.copy()
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        original = x[index]
-        x[index] = original + h
-        f_plus = f(x)
-        x[index] = original - h
-        grad[index] = (f_plus - f(x)) / (2 * h)
-    return grad
+    flat = x.reshape(-1)
+    result = np.empty_like(flat)
+    for k in range(flat.size):
+        lowered = np.concatenate([flat[:k] - h, flat[k:]])
+        step = np.zeros_like(flat)
+        step[k] = h
+        result[k] = (f((lowered + step).reshape(x.shape)) - f((lowered - step).reshape(x.shape))) / (2 * h)
+    return result.reshape(x.shape)
 
 
 

@@ -18,7 +18,9 @@ solutions when the site is built; the README links to the website instead).
 from __future__ import annotations
 
 import argparse
+import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,10 +52,39 @@ class StudentReleaseError(RuntimeError):
     """The release cannot be written. The message is one line a person can act on."""
 
 
-def public_checks_source(source: str) -> str:
-    """A checks module's text without its hidden checks (everything from the marker on)."""
+def public_checks_source(source: str, elsewhere: str = "") -> str:
+    """A checks module's text as learners get it: without its hidden checks (everything from
+    the marker on) and without ``build_oracles`` and the helpers only it used (reference models
+    such as torchvision's AlexNet would hand out answers; the stored fixtures are enough to
+    grade). ``elsewhere`` is the text of the rest of the package: a helper named there stays."""
     head, marker, _ = source.partition(HIDDEN_CHECKS_MARKER)
-    return head.rstrip() + "\n" if marker else source
+    source = head.rstrip() + "\n" if marker else source
+    return _without_unused_functions(source, {"build_oracles"}, elsewhere)
+
+
+def _without_unused_functions(source: str, drop: set[str], elsewhere: str) -> str:
+    """``source`` without the top-level functions in ``drop``, then without every undecorated
+    top-level function or class that nothing else names any more, repeatedly."""
+    while True:
+        tree = ast.parse(source)
+        lines = source.splitlines(keepends=True)
+        spans = {node.name: (min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1, node.end_lineno or node.lineno)
+                 for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        decorated = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.decorator_list}
+
+        def unused(name: str) -> bool:
+            start, end = spans[name]
+            rest = "".join(lines[:start] + lines[end:]) + elsewhere
+            return name not in decorated and not name.startswith("test_") and re.search(rf"\b{re.escape(name)}\b", rest) is None
+
+        remove = [name for name in spans if name in drop or unused(name)]
+        if not remove:
+            return source
+        for name in sorted(remove, key=lambda n: spans[n][0], reverse=True):
+            start, end = spans[name]
+            del lines[start:end]
+        source = re.sub(r"\n{4,}", "\n\n\n", "".join(lines))
+        drop = set()
 
 
 def _ignored(relative: Path, left_out: tuple[str, ...]) -> bool:
@@ -73,7 +104,8 @@ def copy_package(target: Path, *, hidden: bool = False) -> None:
         destination = target / "autograder" / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         if relative.parts[0] == "checks" and source.suffix == ".py" and not hidden:
-            destination.write_text(public_checks_source(source.read_text(encoding="utf-8")), encoding="utf-8")
+            elsewhere = "".join(p.read_text(encoding="utf-8") for p in sorted(PACKAGE_DIR.rglob("*.py")) if p != source)
+            destination.write_text(public_checks_source(source.read_text(encoding="utf-8"), elsewhere), encoding="utf-8")
         else:
             shutil.copyfile(source, destination)
 
