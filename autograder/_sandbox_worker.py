@@ -32,7 +32,7 @@ from contextlib import ExitStack, nullcontext
 from typing import Any, Callable, Iterable
 
 from autograder import codec
-from autograder.learner import POSTPROCESS_CONTEXTS, POSTPROCESSORS, describe_exception, describe_missing, resolve_markers, solutions_swapped_in
+from autograder.learner import POSTPROCESS_CONTEXTS, POSTPROCESSORS, call_learner_function, describe_exception, describe_missing, functions_swapped_in
 from autograder.notebook import Cell, execute_cells
 
 NETWORK_EVENTS = frozenset({
@@ -356,7 +356,8 @@ def _limit(kind: int, value: int | None) -> None:
 class Worker:
     """Holds the learner's namespace and answers requests."""
 
-    def __init__(self, reply_fd: int) -> None:
+    def __init__(self, request_fd: int, reply_fd: int) -> None:
+        self.request_fd = request_fd
         self.reply_fd = reply_fd
         self.module = types.ModuleType("__main__")
         self.namespace: dict[str, Any] = self.module.__dict__
@@ -374,13 +375,34 @@ class Worker:
         callables = sorted(k for k, v in list(self.namespace.items()) if isinstance(k, str) and callable(v))
         return {"status": "done", "errors": errors, "callables": callables}
 
+    def standin_proxy(self, name: str) -> Callable[..., Any]:
+        """A function that asks the parent for the result of the grader's stand-in ``name``
+        (the stand-ins themselves never enter the sandbox; the parent answers only while the
+        current call swaps ``name`` in)."""
+        request_fd, reply_fd = self.request_fd, self.reply_fd
+        errors = {"TypeError": TypeError, "ValueError": ValueError}
+
+        def standin(*args: Any, **kwargs: Any) -> Any:
+            try:
+                frame = codec.encode({"event": "standin", "name": name, "args": args, "kwargs": kwargs})
+            except codec.CodecError as exc:
+                raise TypeError(f"{name} (the grader's stand-in) cannot take {exc}") from None
+            send(reply_fd, frame)
+            reply = receive(request_fd)
+            if not isinstance(reply, dict):
+                raise RuntimeError("the grader did not answer")
+            if reply.get("status") == "ok":
+                return reply.get("value")
+            raise errors.get(reply.get("exception"), RuntimeError)(reply.get("message"))
+
+        standin.__name__ = standin.__qualname__ = name
+        return standin
+
     def call(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request["name"]
         with ExitStack() as stack:
-            try:
-                stack.enter_context(solutions_swapped_in(self.namespace, request.get("replacements") or {}))
-            except Exception as exc:  # noqa: BLE001 - the course's side, reported as such
-                return {"status": "error", "message": f"cannot swap in the course's solution for {name}: {exc}"}
+            standins = {n: self.standin_proxy(n) for n in request.get("standins") or () if isinstance(n, str)}
+            stack.enter_context(functions_swapped_in(self.namespace, standins))
             func = self.namespace.get(name)
             if not callable(func):
                 return {"status": "error", "message": describe_missing(name)}
@@ -388,7 +410,7 @@ class Worker:
                 postprocess = request.get("postprocess")
                 context = POSTPROCESS_CONTEXTS[postprocess]() if postprocess in POSTPROCESS_CONTEXTS else nullcontext()
                 with context:
-                    value = func(*resolve_markers(request["args"]), **resolve_markers(request["kwargs"]))
+                    value = call_learner_function(func, request["args"], request["kwargs"])
                 if postprocess:
                     value = POSTPROCESSORS[postprocess](value, **request.get("post_kwargs", {}))
             except BaseException as exc:  # noqa: BLE001 - any learner failure becomes a message
@@ -443,7 +465,7 @@ def main(argv: list[str]) -> int:
     _disable_fork_exec()
     kernel_guard = restrict_filesystem(config["root"], config.get("deny_read", ()), config.get("allow_read", ())) if config.get("landlock", True) else 0
     lock()
-    worker = Worker(reply_fd)
+    worker = Worker(request_fd, reply_fd)
     send(reply_fd, {"event": "ready", "kernel_guard": kernel_guard})  # the cells' time limit starts now
     while True:
         request = receive(request_fd)

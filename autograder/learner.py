@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, MutableMapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping, Protocol, Sequence
 
 import numpy as np
 
@@ -169,23 +169,12 @@ def describe_exception(name: str, exc: BaseException, tb: traceback.StackSummary
 
 
 @contextmanager
-def solutions_swapped_in(namespace: MutableMapping[str, Any], replacements: Mapping[str, str]) -> Iterator[None]:
-    """Temporarily replace functions in ``namespace`` with the course's solutions.
-
-    Args:
-        namespace: the learner's globals.
-        replacements: function name -> assignment id whose solution provides it.
-
-    Raises:
-        NotebookError: a solution notebook does not define a requested function.
-    """
-    from autograder.notebook import solution_functions
-
-    saved = {key: namespace.get(key, _MISSING) for key in replacements}
+def functions_swapped_in(namespace: MutableMapping[str, Any], functions: Mapping[str, Callable[..., Any]]) -> Iterator[None]:
+    """Temporarily replace functions in the learner's ``namespace`` (restored afterwards, also
+    when the learner's code deleted or rebound them meanwhile)."""
+    saved = {key: namespace.get(key, _MISSING) for key in functions}
     try:
-        for assignment_id in set(replacements.values()):
-            wanted = [fn for fn, a in replacements.items() if a == assignment_id]
-            namespace.update(solution_functions(assignment_id, wanted))
+        namespace.update(functions)
         yield
     finally:
         for key, value in saved.items():
@@ -193,6 +182,12 @@ def solutions_swapped_in(namespace: MutableMapping[str, Any], replacements: Mapp
                 namespace.pop(key, None)
             else:
                 namespace[key] = value
+
+
+def call_learner_function(func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """The one place where a learner function is called (in process and in the sandbox), on
+    arguments with their markers resolved."""
+    return func(*resolve_markers(tuple(args)), **resolve_markers(dict(kwargs)))
 
 
 class Learner(Protocol):
@@ -208,10 +203,11 @@ class Learner(Protocol):
             LearnerError: missing, not implemented, raised, timed out, crashed, forbidden import.
         """
 
-    def call_with_solutions(self, name: str, replacements: Mapping[str, str], *args: Any, **kwargs: Any) -> Any:
-        """Like :meth:`call`, with some of the learner's functions swapped for the course's
-        solutions while it runs: ``replacements`` maps a function name to the assignment id
-        whose solution notebook provides it, e.g. ``{"conv2d_forward": "02-padding-stride"}``."""
+    def call_with_standins(self, name: str, replaced: Iterable[str], *args: Any, **kwargs: Any) -> Any:
+        """Like :meth:`call`, with the learner's functions named in ``replaced`` (e.g.
+        ``("pad2d", "conv_output_size")``) swapped for the grader's trusted stand-ins
+        (:mod:`autograder.isolation.standins`) while it runs, so a mistake in a helper costs
+        points in the helper's own checks only. ``name`` itself is never swapped."""
 
     def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
         """Call ``name`` and return :func:`summarize_module` of the result (for functions that
@@ -251,10 +247,8 @@ class InProcessLearner:
 
     def _invoke(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         func = self._function(name)
-        args = resolve_markers(copy.deepcopy(tuple(args)))
-        kwargs = resolve_markers(copy.deepcopy(dict(kwargs)))
         try:
-            return func(*args, **kwargs)
+            return call_learner_function(func, copy.deepcopy(tuple(args)), copy.deepcopy(dict(kwargs)))
         except Exception as exc:  # noqa: BLE001 - any learner failure becomes a message
             tb = traceback.extract_tb(exc.__traceback__)
             raise LearnerError(describe_exception(name, exc, tb)) from None
@@ -264,9 +258,25 @@ class InProcessLearner:
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self._invoke(name, args, kwargs)
 
-    def call_with_solutions(self, name: str, replacements: Mapping[str, str], *args: Any, **kwargs: Any) -> Any:
-        with solutions_swapped_in(self.namespace, replacements):
-            return self._invoke(name, args, kwargs)
+    def call_with_standins(self, name: str, replaced: Iterable[str], *args: Any, **kwargs: Any) -> Any:
+        from autograder.isolation.standins import standins_for
+
+        armed = [True]
+
+        def disarmed_after_the_call(standin: Callable[..., Any]) -> Callable[..., Any]:
+            def call(*a: Any, **kw: Any) -> Any:
+                if not armed[0]:
+                    raise RuntimeError(f"the grader's stand-in for {standin.__name__} is only available while a check swaps it in")
+                return standin(*a, **kw)
+
+            return call
+
+        functions = {n: disarmed_after_the_call(f) for n, f in standins_for(tuple(replaced), name).items()}
+        try:
+            with functions_swapped_in(self.namespace, functions):
+                return self._invoke(name, args, kwargs)
+        finally:
+            armed[0] = False
 
     def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
         with POSTPROCESS_CONTEXTS["module_summary"]():

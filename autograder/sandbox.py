@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from autograder import codec
+from autograder.isolation.standins import run_standin, standins_for
 from autograder.learner import LearnerError, wall_times
 from autograder.notebook import NOTEBOOK_DIR_ENV_VAR, Notebook
 from autograder.paths import PACKAGE_DIR
@@ -175,6 +176,7 @@ class _Child:
         self.current_cell: int | None = None
         self.cells_started = False
         self.forbidden: list[str] = []
+        self.standins: dict[str, Any] = {}  # what the call in progress swaps in
         self.ready = False
         self.killed = False
         self._inbox = bytearray()
@@ -277,6 +279,8 @@ class _Child:
                     self.kernel_guard = value.get("kernel_guard") if type(value.get("kernel_guard")) is int else 0
                 elif event == "forbidden":
                     self.forbidden.append(str(value.get("module")))
+                elif event == "standin":
+                    self.send(run_standin(value.get("name"), self.standins, value.get("args"), value.get("kwargs")))
                 else:
                     return value
                 continue
@@ -550,11 +554,18 @@ class SandboxedLearner:
 
     # -- the Learner protocol -----------------------------------------------------------
 
-    def _request(self, name: str, request: dict[str, Any]) -> Any:
+    def _request(self, name: str, request: dict[str, Any], standins: Mapping[str, Any] | None = None) -> Any:
         try:
             child = self._ready()
         except LearnerError as failure:
             raise LearnerError(f"{name} could not be called: {failure}") from None
+        child.standins = dict(standins or {})
+        try:
+            return self._exchange(child, name, request)
+        finally:
+            child.standins = {}
+
+    def _exchange(self, child: _Child, name: str, request: dict[str, Any]) -> Any:
         try:
             child.send(request)
         except codec.CodecError as exc:  # the check sent something the wire cannot carry
@@ -592,8 +603,11 @@ class SandboxedLearner:
         if modules:
             raise LearnerError(f"{name} uses {self._prefix(modules[0])}, which {self.forbidden_rule}.")
 
-    def _call(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], **options: Any) -> Any:
-        return self._request(name, {"op": "call", "name": name, "args": tuple(args), "kwargs": dict(kwargs), **options})
+    def _call(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], standins: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        request = {"op": "call", "name": name, "args": tuple(args), "kwargs": dict(kwargs), **options}
+        if standins:
+            request["standins"] = list(standins)
+        return self._request(name, request, standins)
 
     def has(self, name: str) -> bool:
         try:
@@ -605,8 +619,8 @@ class SandboxedLearner:
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self._call(name, args, kwargs)
 
-    def call_with_solutions(self, name: str, replacements: Mapping[str, str], *args: Any, **kwargs: Any) -> Any:
-        return self._call(name, args, kwargs, replacements=dict(replacements))
+    def call_with_standins(self, name: str, replaced: Iterable[str], *args: Any, **kwargs: Any) -> Any:
+        return self._call(name, args, kwargs, standins_for(tuple(replaced), name))
 
     def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
         post_kwargs = {"input_shape": tuple(input_shape) if input_shape is not None else None}

@@ -2,7 +2,7 @@
 AlexNet and VGG-16, receptive fields, and VGG/AlexNet modules in PyTorch.
 
 ``lenet5_forward`` composes layers the learner wrote in 02-04. The graded checks run it with
-the course's solutions of those layers swapped in (:meth:`Learner.call_with_solutions`), so a
+the grader's stand-ins for those layers swapped in (:meth:`Learner.call_with_standins`), so a
 mistake in chapter 02 costs points in 02 only. :func:`own_layers_report` (not graded) tells the
 learner how their *own* layers do inside the network.
 
@@ -26,7 +26,7 @@ from autograder.registry import CheckFailed, check
 
 ASSIGNMENT = "05-architectures"
 
-# Where lenet5_forward's layers come from; the grader swaps in these assignments' solutions.
+# Where lenet5_forward's layers come from; the graded checks swap in the grader's stand-ins.
 LAYER_SOURCES: dict[str, str] = {
     "conv2d_forward": "02-padding-stride",
     "maxpool2d_forward": "03-pooling",
@@ -304,7 +304,7 @@ def _assert_logits(got: Any, expected: np.ndarray, call: str, hints: Sequence[tu
 @check("05.lenet5_forward.logits", "lenet5_forward reproduces the reference LeNet-5's logits (to 1e-6)", points=4)
 def test_lenet5_forward_logits(learner: Learner) -> None:
     x, _ = mnist_inputs(LOGITS_IMAGES)
-    got = learner.call_with_solutions("lenet5_forward", LAYER_SOURCES, lenet5_params(), x)
+    got = learner.call_with_standins("lenet5_forward", LAYER_SOURCES, lenet5_params(), x)
     _assert_logits(got, _oracle("lenet5.logits"), _swapped_call_text(LOGITS_IMAGES), _lenet5_hints())
 
 
@@ -317,7 +317,7 @@ def test_lenet5_forward_accuracy(learner: Learner) -> None:
     parts = []
     for start in range(0, ACCURACY_IMAGES, ACCURACY_BATCH):  # batches keep the windows' memory small
         batch = x[start:start + ACCURACY_BATCH]
-        logits = learner.call_with_solutions("lenet5_forward", LAYER_SOURCES, lenet5_params(), batch)
+        logits = learner.call_with_standins("lenet5_forward", LAYER_SOURCES, lenet5_params(), batch)
         if not isinstance(logits, np.ndarray) or logits.shape != (len(batch), 10):
             raise CheckFailed(f"{_swapped_call_text(len(batch))}: must return logits of shape ({len(batch)}, 10), got {getattr(logits, 'shape', type(logits).__name__)}.")
         parts.append(logits)
@@ -514,7 +514,7 @@ def own_layers_report(learner: Learner) -> str:
         """None when the logits match, else a short description of what went wrong."""
         try:
             if replacements:
-                got = learner.call_with_solutions("lenet5_forward", replacements, lenet5_params(), x)
+                got = learner.call_with_standins("lenet5_forward", replacements, lenet5_params(), x)
             else:
                 got = learner.call("lenet5_forward", lenet5_params(), x)
         except CheckFailed as error:

@@ -1,7 +1,7 @@
 """Checks for 01-convolution: cross-correlation, true convolution, channels, Sobel edges.
 
-Functions that build on ``corr2d`` are called with the course's ``corr2d`` swapped in
-(:meth:`~autograder.learner.Learner.call_with_solutions`), so a mistake in ``corr2d`` costs
+Functions that build on ``corr2d`` are called with the grader's stand-in for ``corr2d`` swapped
+in (:meth:`~autograder.learner.Learner.call_with_standins`), so a mistake in ``corr2d`` costs
 its own points once instead of failing every later check.
 """
 
@@ -19,8 +19,8 @@ from autograder.registry import check
 ASSIGNMENT = "01-convolution"
 FLOAT32_TOLERANCE = 1e-4
 
-SOLVED_CORR2D = {"corr2d": ASSIGNMENT}
-SOLVED_MULTI_IN = {"corr2d": ASSIGNMENT, "corr2d_multi_in": ASSIGNMENT}
+STANDIN_CORR2D = ("corr2d",)
+STANDIN_MULTI_IN = ("corr2d", "corr2d_multi_in")
 
 SOBEL_GX = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 SOBEL_GY = SOBEL_GX.T.copy()
@@ -191,7 +191,7 @@ def test_conv2d_flipped_random(learner: Learner) -> None:
     for i, (x, k) in enumerate(corr2d_cases(seed=111)):
         key = f"conv2d_flipped.random.{i}"
         assert_matches(
-            learner.call_with_solutions("conv2d_flipped", SOLVED_CORR2D, x, k),
+            learner.call_with_standins("conv2d_flipped", STANDIN_CORR2D, x, k),
             _expected(key),
             call=describe_call("conv2d_flipped", x, k),
             hints=[
@@ -208,7 +208,7 @@ def test_corr2d_multi_in_random(learner: Learner) -> None:
     for i, (x, k) in enumerate(multi_in_cases()):
         expected = _expected(f"corr2d_multi_in.random.{i}")
         assert_matches(
-            learner.call_with_solutions("corr2d_multi_in", SOLVED_CORR2D, x, k),
+            learner.call_with_standins("corr2d_multi_in", STANDIN_CORR2D, x, k),
             expected,
             call=describe_call("corr2d_multi_in", x, k),
             hints=[("only channel 0 was used: sum the correlations of every channel.", _expected(f"corr2d_multi_in.random.{i}.first_channel"))],
@@ -221,7 +221,7 @@ def test_corr2d_multi_in_out_random(learner: Learner) -> None:
     for i, (x, k) in enumerate(multi_in_out_cases()):
         expected = _expected(f"corr2d_multi_in_out.random.{i}")
         assert_matches(
-            learner.call_with_solutions("corr2d_multi_in_out", SOLVED_MULTI_IN, x, k),
+            learner.call_with_standins("corr2d_multi_in_out", STANDIN_MULTI_IN, x, k),
             expected,
             call=describe_call("corr2d_multi_in_out", x, k),
             shape_hints=[
@@ -234,7 +234,7 @@ def test_corr2d_multi_in_out_random(learner: Learner) -> None:
 @check("01.corr2d_multi_in_out.float32", "corr2d_multi_in_out keeps float32 inputs float32", points=1)
 def test_corr2d_multi_in_out_float32(learner: Learner) -> None:
     x, k = float32_cases()["corr2d_multi_in_out"]
-    got = learner.call_with_solutions("corr2d_multi_in_out", SOLVED_MULTI_IN, x, k)
+    got = learner.call_with_standins("corr2d_multi_in_out", STANDIN_MULTI_IN, x, k)
     assert_float32(got, _expected("corr2d_multi_in_out.float32"), describe_call("corr2d_multi_in_out", x, k))
 
 
@@ -243,7 +243,7 @@ def test_sobel_magnitude_images(learner: Learner) -> None:
     for i, img in enumerate(sobel_images()):
         key = f"sobel_magnitude.{i}"
         assert_matches(
-            learner.call_with_solutions("sobel_magnitude", SOLVED_CORR2D, img),
+            learner.call_with_standins("sobel_magnitude", STANDIN_CORR2D, img),
             _expected(key),
             call=describe_call("sobel_magnitude", img),
             hints=[

@@ -1,7 +1,7 @@
 """Checks for 02-padding-stride: output sizes, same padding, zero padding and the
 convolution layer's forward pass, loops first, then vectorized and timed against PyTorch.
 
-``conv2d_forward`` and ``conv2d_forward_loops`` are called with the course's ``pad2d`` and
+``conv2d_forward`` and ``conv2d_forward_loops`` are called with the grader's stand-ins for ``pad2d`` and
 ``conv_output_size`` swapped in, so a mistake in a helper costs its own points once.
 """
 
@@ -32,7 +32,7 @@ ASSIGNMENT = "02-padding-stride"
 SPEED_LIMIT = 25.0
 SPEED_REPEATS = 7
 
-SOLVED_HELPERS = {"pad2d": ASSIGNMENT, "conv_output_size": ASSIGNMENT}
+STANDIN_HELPERS = ("pad2d", "conv_output_size")
 
 Pair = int | tuple[int, int]
 
@@ -317,7 +317,7 @@ def _conv_shape_hints(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair)
 def test_conv2d_forward_loops_small(learner: Learner) -> None:
     for i, (x, w, b, stride, padding) in enumerate(conv_loops_cases()):
         assert_matches(
-            learner.call_with_solutions("conv2d_forward_loops", SOLVED_HELPERS, x, w, b, stride=stride, padding=padding),
+            learner.call_with_standins("conv2d_forward_loops", STANDIN_HELPERS, x, w, b, stride=stride, padding=padding),
             _expected(f"conv2d_forward_loops.{i}"),
             call=describe_call("conv2d_forward_loops", x, w, b, stride=stride, padding=padding),
             shape_hints=_conv_shape_hints(x, w, stride, padding),
@@ -331,7 +331,7 @@ def test_conv2d_forward_basic(learner: Learner) -> None:
         expected = _expected(key)
         n, o = expected.shape[:2]
         assert_matches(
-            learner.call_with_solutions("conv2d_forward", SOLVED_HELPERS, x, w, b),
+            learner.call_with_standins("conv2d_forward", STANDIN_HELPERS, x, w, b),
             expected,
             call=describe_call("conv2d_forward", x, w, b),
             hints=[(FLIPPED, _expected(f"{key}.flipped")), (NO_BIAS, _expected(f"{key}.no_bias"))],
@@ -347,7 +347,7 @@ def test_conv2d_forward_stride_padding(learner: Learner) -> None:
     for i, (x, w, b, stride, padding) in enumerate(conv_stride_padding_cases()):
         key = f"conv2d_forward.stride_padding.{i}"
         assert_matches(
-            learner.call_with_solutions("conv2d_forward", SOLVED_HELPERS, x, w, b, stride=stride, padding=padding),
+            learner.call_with_standins("conv2d_forward", STANDIN_HELPERS, x, w, b, stride=stride, padding=padding),
             _expected(key),
             call=describe_call("conv2d_forward", x, w, b, stride=stride, padding=padding),
             hints=[(ONE_SIDE, _expected(f"{key}.one_side"))],
@@ -358,7 +358,7 @@ def test_conv2d_forward_stride_padding(learner: Learner) -> None:
 @check("02.conv2d_forward.float32", "conv2d_forward keeps float32 inputs float32", points=1)
 def test_conv2d_forward_float32(learner: Learner) -> None:
     x, w, b = conv_float32_case()
-    got = learner.call_with_solutions("conv2d_forward", SOLVED_HELPERS, x, w, b)
+    got = learner.call_with_standins("conv2d_forward", STANDIN_HELPERS, x, w, b)
     assert_float32(got, _expected("conv2d_forward.float32"), describe_call("conv2d_forward", x, w, b))
 
 

@@ -1,0 +1,2 @@
+"""Isolation of learner code: the trusted stand-ins a check swaps in for learner helpers
+(:mod:`~autograder.isolation.standins`)."""
