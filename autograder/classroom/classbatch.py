@@ -79,6 +79,15 @@ def with_roster(rows: Sequence[Row], roster: Iterable[str], *, include_hidden: b
     return sorted(out, key=lambda row: (row[0], row[1].assignment))
 
 
+_HIDDEN_TESTS = re.compile(r"\n?### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS", re.S)
+
+
+def _without_hidden_tests(source: str) -> str:
+    """A test cell as ``generate_assignment`` releases it (a solution submitted as is keeps its
+    hidden tests, which is no tampering)."""
+    return _HIDDEN_TESTS.sub("", source)
+
+
 def changed_test_cells(result: NotebookResult) -> str:
     """A note when the submission's locked test cells differ from the released exercise's
     (deleted or edited): the registry graded it anyway, but nbgrader would not give the same
@@ -87,7 +96,7 @@ def changed_test_cells(result: NotebookResult) -> str:
         return ""
     try:
         released = {c.nbgrader.get("grade_id"): c.source for c in read_notebook(get_assignment(result.assignment).exercise_path).test_cells()}
-        submitted = {c.nbgrader.get("grade_id"): c.source for c in read_notebook(result.path).test_cells()}
+        submitted = {c.nbgrader.get("grade_id"): _without_hidden_tests(c.source) for c in read_notebook(result.path).test_cells()}
     except (NotebookError, ValueError, OSError):
         return ""
     deleted = sorted(k for k in released if k not in submitted)

@@ -27,7 +27,6 @@ import zipfile
 from pathlib import Path
 
 from autograder.assignments import Assignment, get_assignment
-from autograder.classroom.student_release import RELEASE_FILES, copy_package, copy_top_level
 
 DEFAULT_ROOT = "/autograder"
 ZIP_DATE = (2026, 1, 1, 0, 0, 0)  # fixed, so the same course gives the same zip
@@ -35,6 +34,8 @@ EXECUTABLES = ("setup.sh", "run_autograder")
 
 
 def _template(name: str, assignment: Assignment) -> str:
+    from autograder.classroom.student_release import RELEASE_FILES  # the builder's, not in the zip
+
     return (RELEASE_FILES / name).read_text(encoding="utf-8").replace("{assignment}", assignment.id)
 
 
@@ -44,6 +45,8 @@ def build_zip(assignment_id: str, out: str | os.PathLike[str]) -> Path:
     Raises:
         ValueError: the assignment is unknown.
     """
+    from autograder.classroom.student_release import copy_package, copy_top_level
+
     assignment = get_assignment(assignment_id)
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="cnn-course-gradescope-") as tmp:

@@ -95,8 +95,9 @@ def _ignored(relative: Path, left_out: tuple[str, ...]) -> bool:
 
 def copy_package(target: Path, *, hidden: bool = False) -> None:
     """Copy the grader into ``target/autograder``: public checks only, or with ``hidden`` the
-    hidden checks and their oracles too (what the Gradescope autograder needs)."""
-    left_out = tuple(p for p in LEFT_OUT if not (hidden and p == "oracle_data/hidden"))
+    hidden checks, their oracles and ``run_autograder``'s module too (the Gradescope zip)."""
+    keep = ("oracle_data/hidden", "classroom/gradescope.py") if hidden else ()  # what run_autograder needs
+    left_out = tuple(p for p in LEFT_OUT if p not in keep)
     for source in sorted(PACKAGE_DIR.rglob("*")):
         relative = source.relative_to(PACKAGE_DIR)
         if source.is_dir() or _ignored(relative, left_out):
