@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_INPUT
         with report.progress(len(found), enabled=not args.quiet) as advance:
             rows = batch.grade_batch(found, jobs=args.jobs, on_done=lambda r: advance(str(r.path)), **options)
-        rows = classbatch.finish(rows, roster, include_hidden=include_hidden)
+        rows = classbatch.finish(rows, roster, include_hidden=include_hidden, only=args.only)
         results = [r for _, r in rows]
         out = Path(args.out or "grades")
         out.mkdir(parents=True, exist_ok=True)

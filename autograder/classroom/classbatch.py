@@ -9,6 +9,7 @@ rows, notes on tampered test cells, per-learner ``results.json`` and feedback, a
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import re
 import sys
@@ -60,13 +61,17 @@ def read_roster(path: str | Path) -> list[str]:
     return ids
 
 
-def no_submission(learner: str, assignment_id: str, *, include_hidden: bool) -> NotebookResult:
-    """A row for a roster learner who submitted nothing: every check at 0 points."""
-    checks = [CheckResult(c.id, c.title, c.points, 0.0, "failed", NO_SUBMISSION, 0.0, c.hidden) for c in checks_for(assignment_id, include_hidden=include_hidden)]
+def no_submission(learner: str, assignment_id: str, *, include_hidden: bool, only: str | None = None) -> NotebookResult:
+    """A row for a roster learner who submitted nothing: every check (matching ``only``) at 0."""
+    checks = [
+        CheckResult(c.id, c.title, c.points, 0.0, "failed", NO_SUBMISSION, 0.0, c.hidden)
+        for c in checks_for(assignment_id, include_hidden=include_hidden)
+        if only is None or fnmatch.fnmatchcase(c.id, only)
+    ]
     return NotebookResult(path=Path(learner) / assignment_id, assignment=assignment_id, checks=checks, cell_errors=[NO_SUBMISSION])
 
 
-def with_roster(rows: Sequence[Row], roster: Iterable[str], *, include_hidden: bool) -> list[Row]:
+def with_roster(rows: Sequence[Row], roster: Iterable[str], *, include_hidden: bool, only: str | None = None) -> list[Row]:
     """``rows`` plus a "no submission" row for every roster learner and graded assignment
     without one, sorted by learner then assignment. Learners not on the roster keep their rows."""
     assignments = sorted({r.assignment for _, r in rows if r.assignment})
@@ -75,7 +80,7 @@ def with_roster(rows: Sequence[Row], roster: Iterable[str], *, include_hidden: b
     for learner in roster:
         for assignment_id in assignments:
             if (learner, assignment_id) not in have:
-                out.append((learner, no_submission(learner, assignment_id, include_hidden=include_hidden)))
+                out.append((learner, no_submission(learner, assignment_id, include_hidden=include_hidden, only=only)))
     return sorted(out, key=lambda row: (row[0], row[1].assignment))
 
 
@@ -107,14 +112,14 @@ def changed_test_cells(result: NotebookResult) -> str:
     return f"test cells {'; '.join(parts)} (graded from the registry anyway; nbgrader would score them 0 or ask for manual grading)"
 
 
-def finish(rows: Sequence[Row], roster: Iterable[str] | None, *, include_hidden: bool) -> list[Row]:
+def finish(rows: Sequence[Row], roster: Iterable[str] | None, *, include_hidden: bool, only: str | None = None) -> list[Row]:
     """The batch's rows with tampered test cells noted and, given a ``roster``, a row for every
-    missing submission."""
+    missing submission (its checks: those the batch ran, ``include_hidden`` and ``only``)."""
     for _, result in rows:
         note = changed_test_cells(result)
         if note:
             result.cell_errors.append(note)
-    return with_roster(rows, roster, include_hidden=include_hidden) if roster is not None else list(rows)
+    return with_roster(rows, roster, include_hidden=include_hidden, only=only) if roster is not None else list(rows)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
