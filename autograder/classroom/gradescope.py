@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import stat
-import sys
 import tempfile
 import time
 import zipfile
@@ -144,13 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.root, args.assignment)
-    try:
-        path = build_zip(args.assignment, args.out)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}: upload it as the Gradescope autograder of {get_assignment(args.assignment).id}.")
-    return 0
+    from autograder.classroom.student_release import run_builder
+
+    return run_builder(lambda: build_zip(args.assignment, args.out), f"wrote {args.out}: upload it as the assignment's Gradescope autograder.")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from autograder.paths import PACKAGE_DIR, REPO_ROOT
 from autograder.registry import HIDDEN_CHECKS_MARKER
@@ -46,6 +47,17 @@ LEFT_OUT = (
 JUNK = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
 GITIGNORE = ".venv/\n__pycache__/\n*.pyc\n.ipynb_checkpoints/\n*.egg-info/\n/grades/\nresults.json\nresults.xml\n"
 DEFAULT_BOOK = "the course website (your instructor gives you its address)"
+# The course Makefile's rules the learners keep (set-up and grading); the rest need solutions/,
+# the book or the tests. Their help and .PHONY lines are replaced by these.
+LEARNER_RULES = ("venv", "$(STAMP)", "grade")
+LEARNER_MAKE = (
+    ".PHONY: venv grade lab help\n\n"
+    "help:\n"
+    '\t@echo "make grade      grade the notebooks in exercises/ (or NB=path)"\n'
+    '\t@echo "make lab        open the exercises in JupyterLab"\n'
+)
+LEARNER_LAB = "lab: $(STAMP)\n\t$(VENV)/bin/jupyter lab exercises\n"
+_RULE = re.compile(r"^([^\s#=:][^=:]*):(?!=)")
 
 
 class StudentReleaseError(RuntimeError):
@@ -125,6 +137,21 @@ def copy_top_level(target: Path, names: tuple[str, ...] = TOP_LEVEL) -> None:
             shutil.copyfile(source, destination)
 
 
+def learner_makefile(course_makefile: str) -> str:
+    """The course Makefile cut down to what learners run: its variables, ``venv`` and
+    ``grade`` (with the same set-up recipe), a short help and ``make lab``."""
+    kept = []
+    for block in course_makefile.strip("\n").split("\n\n"):
+        rule = _RULE.match(block)
+        if rule is None:
+            kept.append(block)
+        elif rule.group(1).strip() in LEARNER_RULES:
+            kept.append(block)
+        elif rule.group(1).strip() == "help":
+            kept.append(LEARNER_MAKE.rstrip("\n"))
+    return "\n\n".join(kept + [LEARNER_LAB.rstrip("\n")]) + "\n"
+
+
 def _git_commit(target: Path) -> None:
     env = {**os.environ, "GIT_AUTHOR_NAME": "CNN course", "GIT_AUTHOR_EMAIL": "course@example.invalid",
            "GIT_COMMITTER_NAME": "CNN course", "GIT_COMMITTER_EMAIL": "course@example.invalid"}
@@ -151,7 +178,7 @@ def build(target: Path, *, book_url: str | None = None, commit: bool = True) -> 
     book = f"[the course website]({book_url})" if book_url else DEFAULT_BOOK
     readme = (RELEASE_FILES / "README.md").read_text(encoding="utf-8").replace("{book}", book)
     (target / "README.md").write_text(readme, encoding="utf-8")
-    shutil.copyfile(RELEASE_FILES / "Makefile", target / "Makefile")
+    (target / "Makefile").write_text(learner_makefile((REPO_ROOT / "Makefile").read_text(encoding="utf-8")), encoding="utf-8")
     (target / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     if commit:
         _git_commit(target)
@@ -163,12 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="a new or empty folder outside the course repository")
     parser.add_argument("--book-url", help="the course website's address, linked from the learner README")
     args = parser.parse_args(argv)
+    done = f"student release written to {args.out} (one commit): push it as the learners' template repository."
+    return run_builder(lambda: build(args.out, book_url=args.book_url), done)
+
+
+def run_builder(make: Callable[[], object], done: str) -> int:
+    """Exit code of a ``make`` target that writes something: 0 and ``done`` on stdout, or 2 and
+    the one-line reason on stderr."""
     try:
-        build(args.out, book_url=args.book_url)
-    except StudentReleaseError as exc:
+        make()
+    except (StudentReleaseError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"student release written to {args.out} (one commit): push it as the learners' template repository.")
+    print(done)
     return 0
 
 
