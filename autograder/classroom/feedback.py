@@ -22,7 +22,6 @@ class Feedback:
         learner: the learner's id (folder name or roster entry).
         result: the grading result.
         show_hidden: include the hidden checks and their messages.
-        notes: lines shown above the checks (no submission, changed test cells, cell errors).
     """
 
     learner: str
@@ -37,6 +36,8 @@ class Feedback:
         return sum(c.earned for c in shown), sum(c.points for c in shown)
 
     def notes(self) -> list[str]:
+        """Lines shown above the checks: why it was not graded, no submission, changed test
+        cells, cells that raised."""
         return [clean(line) for line in ([self.result.error] if self.result.error else []) + self.result.cell_errors]
 
     def title(self) -> str:
