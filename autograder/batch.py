@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from autograder.assignments import get_assignment
 from autograder.engine import NotebookResult, Submission, grade_many
 from autograder.paths import PACKAGE_DIR
 
@@ -34,11 +35,33 @@ def discover(root: str | os.PathLike[str]) -> list[tuple[str, str, Submission]]:
     for learner_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for assignment_dir in sorted(p for p in learner_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for notebook in sorted(assignment_dir.glob("*.ipynb")):
-                submission = Submission(notebook, deny_read=hide, allow_read=(str(learner_dir.resolve()),))
+                refused = _outside(notebook, learner_dir, root)
+                submission = Submission(notebook, deny_read=hide, allow_read=(str(learner_dir.resolve()),), assignment=_assignment_of(assignment_dir.name), refused=refused)
                 found.append((learner_dir.name, assignment_dir.name, submission))
     if not found:
         raise BatchError(f"{root} holds no submissions; expected DIR/<learner>/<assignment>/*.ipynb.")
     return found
+
+
+def _assignment_of(folder: str) -> str:
+    """The assignment a folder's name says; an unknown name stays as it is, so grading refuses it."""
+    try:
+        return get_assignment(folder).id
+    except ValueError:
+        return folder
+
+
+def _outside(notebook: Path, learner_dir: Path, root: Path) -> str | None:
+    """Why ``notebook`` is refused: a symlink (anywhere below ``root``) or a file that resolves
+    outside its learner's folder; ``None`` when it is the learner's own file."""
+    for path in (notebook, notebook.parent, learner_dir):
+        if path.is_symlink():
+            return f"{path} is a symbolic link; a batch grades only files inside each learner's own folder, so submit the notebook itself."
+    if notebook.stat().st_nlink > 1:
+        return f"{notebook} is a hard link to another file; submit the notebook itself."
+    if learner_dir.resolve() not in notebook.resolve().parents or root.resolve() not in learner_dir.resolve().parents:
+        return f"{notebook} resolves outside its learner's folder; submit the notebook itself."
+    return None
 
 
 def grade_batch(

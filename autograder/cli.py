@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per check) for CI")
     parser.add_argument("--batch", metavar="DIR", help="grade DIR/<learner>/<assignment>/*.ipynb into one CSV")
     parser.add_argument("--csv", metavar="FILE", help="with --batch: where the CSV goes (default FOLDER/grades.csv of --out; '-' for stdout)")
+    parser.add_argument("--assignment", metavar="ID", help="the assignment the notebook must be, e.g. 02-padding-stride (refused otherwise)")
+    parser.add_argument("--strict", action="store_true", help="refuse to grade without the bubblewrap sandbox (always so with --batch or CI=true)")
     parser.add_argument("--fail-under", type=float, metavar="P", help="exit 1 when the total is below P percent")
     classroom = parser.add_argument_group("classes", "official grading and a class's submissions (see autograder.classroom)")
     classroom.add_argument("--official", action="store_true", help="grade public + hidden checks (the default with --batch, --strict or CI=true)")
@@ -76,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--{option.replace('_', '-')} goes with --batch")
     if args.official and args.local:
         parser.error("give either --official or --local, not both")
+    if args.assignment and args.batch:
+        parser.error("--assignment is for single notebooks; in --batch each folder's name decides")
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -85,12 +89,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from autograder import batch, engine, report  # after parsing, so --help stays instant
+    from autograder.assignments import get_assignment
     from autograder.classroom import classbatch, official, prairielearn
 
+    from autograder.isolation.policy import IsolationUnavailable, use_bwrap
+
     started = time.perf_counter()
-    include_hidden = official.is_official(official=args.official, local=args.local, batch=bool(args.batch), strict=getattr(args, "strict", False))
-    options = {"only": args.only, "timeout": args.timeout, "exec_timeout": args.notebook_timeout, "include_hidden": include_hidden}
+    strict = bool(args.strict or args.batch)
+    try:
+        use_bwrap(strict)  # refuse (or warn) once, before any grading
+    except IsolationUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INPUT
+    if args.assignment:
+        try:
+            args.assignment = get_assignment(args.assignment).id
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_INPUT
+    include_hidden = official.is_official(official=args.official, local=args.local, batch=bool(args.batch), strict=strict)
+    options = {"only": args.only, "timeout": args.timeout, "exec_timeout": args.notebook_timeout, "strict": strict, "include_hidden": include_hidden}
     errors: list[str] = []
+    written = True  # every report file could be written (each failure is one line on stderr)
     if args.batch:
         try:
             found = batch.discover(args.batch)
@@ -104,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
         results = [r for _, r in rows]
         out = Path(args.out or "grades")
         out.mkdir(parents=True, exist_ok=True)
-        report.write_csv(rows, args.csv or out / "grades.csv")
+        written = report.write_csv(rows, args.csv or out / "grades.csv")
         classbatch.write_learner_files(rows, out, show_hidden=args.show_hidden)
         if args.csv != "-":
             classbatch.print_summary(rows)
@@ -116,22 +136,22 @@ def _run(args: argparse.Namespace) -> int:
         for line in notes:
             print(line, file=sys.stderr)
         with report.progress(len(notebooks), enabled=not args.quiet) as advance:
-            submissions = [engine.Submission(path) for path in notebooks]
+            submissions = [engine.Submission(path, assignment=args.assignment) for path in notebooks]
             results = engine.grade_many(submissions, jobs=args.jobs, on_done=lambda r: advance(str(r.path)), **options)
         report.print_report(results, quiet=args.quiet, verbose=args.verbose)
         errors += [r.error for r in results if r.error]
     for line in errors:
-        print(line, file=sys.stderr)
+        print(report.clean(line, chars=1000, lines=1), file=sys.stderr)
     elapsed = time.perf_counter() - started
     if args.json:
-        report.write_json(results, args.json, elapsed)
+        written = report.write_json(results, args.json, elapsed) and written
     if args.junit:
-        report.write_junit(results, args.junit)
+        written = report.write_junit(results, args.junit) and written
     if args.prairielearn:
-        prairielearn.write(results, args.prairielearn)
+        written = prairielearn.write(results, args.prairielearn) and written
     if any(r.internal for r in results):
         return EXIT_INTERNAL
-    if errors:
+    if errors or not written:
         return EXIT_INPUT
     if args.only and results and not any(r.checks for r in results if not r.error):
         print(f"no check id matches --only {args.only!r}", file=sys.stderr)

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from autograder.assignments import ASSIGNMENTS, FORBIDDEN_IN_NUMPY_ASSIGNMENTS, Assignment
 from autograder.errors import CourseSetupError
+from autograder.isolation.policy import IsolationUnavailable, notebook_mounts, use_bwrap
 from autograder.notebook import Notebook, NotebookError, detect_assignment, read_notebook
 from autograder.paths import ORACLE_DATA_DIR, PACKAGE_DIR
 from autograder.registry import CheckFailed, checks_module, get_check
@@ -126,13 +127,23 @@ def sandbox_for(
     exec_timeout: float | None = None,
     deny_read: Iterable[str | os.PathLike[str]] = (),
     allow_read: Iterable[str | os.PathLike[str]] = (),
+    strict: bool = False,
 ) -> SandboxedLearner:
     """The sandbox the course's rules call for: NumPy-only assignments forbid torch, scipy.signal
-    and scipy.ndimage; 05 preloads torch and gets more memory; nobody reads the oracles."""
+    and scipy.ndimage; 05 preloads torch and gets more memory; nobody reads the oracles.
+
+    Under bubblewrap (:mod:`autograder.isolation.policy`) the child sees only its allow-list;
+    without it, ``deny_read`` and ``allow_read`` shape the fallback's guards.
+
+    Raises:
+        IsolationUnavailable: ``strict`` (or ``CI=true``) and bwrap cannot run here.
+    """
+    mounts, notebook_dir = notebook_mounts(notebook.path, assignment) if use_bwrap(strict) else (None, None)
     limits = Limits(
         call_timeout=timeout or Limits.call_timeout,
         exec_timeout=exec_timeout or Limits.exec_timeout,
         memory_bytes=Limits.memory_bytes if assignment.numpy_only else TORCH_MEMORY,
+        budget=max(Limits.budget, 2 * (exec_timeout or Limits.exec_timeout)),
     )
     return SandboxedLearner(
         notebook,
@@ -142,6 +153,8 @@ def sandbox_for(
         preload=() if assignment.numpy_only else ("torch",),
         deny_read=[ORACLE_DATA_DIR, *deny_read],
         allow_read=allow_read,
+        mounts=mounts,
+        notebook_dir=notebook_dir,
     )
 
 
@@ -317,6 +330,8 @@ def grade_notebook(
     deny_read: Sequence[str | os.PathLike[str]] = (),
     allow_read: Sequence[str | os.PathLike[str]] = (),
     include_hidden: bool = False,
+    assignment_id: str | None = None,
+    strict: bool = False,
 ) -> NotebookResult:
     """Grade one notebook in a sandbox.
 
@@ -328,14 +343,20 @@ def grade_notebook(
         deny_read, allow_read: extra directories the learner's code may not / may read
             (``--batch`` hides the other learners' submissions).
         include_hidden: also run the instructor-only checks (official grading).
+        assignment_id: the assignment the notebook must be (``--assignment``; in ``--batch``
+            its folder's name): a notebook whose metadata names another one is refused.
+        strict: refuse to grade without bubblewrap (official grading).
 
     Raises:
-        NotebookError: not a valid notebook of a course assignment.
+        NotebookError: not a valid notebook of a course assignment, or not of ``assignment_id``.
+        IsolationUnavailable: ``strict`` and bubblewrap cannot run here.
         GradingError: pytest could not run the checks.
     """
     started = time.perf_counter()
     notebook, assignment = load(path)
-    learner = sandbox_for(notebook, assignment, timeout=timeout, exec_timeout=exec_timeout, deny_read=deny_read, allow_read=allow_read)
+    if assignment_id is not None and assignment.id != assignment_id:
+        raise NotebookError(f"{path} is a notebook of {assignment.id}, not of {assignment_id}; submit the {assignment_id} notebook there.")
+    learner = sandbox_for(notebook, assignment, timeout=timeout, exec_timeout=exec_timeout, deny_read=deny_read, allow_read=allow_read, strict=strict)
     with learner:  # the child executes the cells while pytest starts
         checks = run_checks(learner, assignment, only=only, include_hidden=include_hidden)
         info = own_layers_report(assignment, learner) if checks else ""
@@ -392,20 +413,29 @@ def pytest_unconfigure(config: Any) -> None:
 
 @dataclass(frozen=True)
 class Submission:
-    """One notebook to grade, with the directories its code may not / may read."""
+    """One notebook to grade, with the directories its code may not / may read (fallback
+    only), the assignment it must be (``None``: whatever its metadata says) and, when it is
+    refused without grading, why."""
 
     path: Path
     deny_read: tuple[str, ...] = ()
     allow_read: tuple[str, ...] = ()
+    assignment: str | None = None
+    refused: str | None = None
 
 
 def grade_submission(submission: Submission, options: dict[str, Any]) -> NotebookResult:
     """:func:`grade_notebook`, turning every failure into a result with ``error`` set, so one
     broken file never stops a folder or a batch."""
     started = time.perf_counter()
+    if submission.refused:
+        return NotebookResult(path=submission.path, assignment=submission.assignment or "", error=submission.refused)
+    options = dict(options)
+    if submission.assignment is not None:
+        options["assignment_id"] = submission.assignment
     try:
         return grade_notebook(submission.path, deny_read=submission.deny_read, allow_read=submission.allow_read, **options)
-    except NotebookError as exc:
+    except (NotebookError, IsolationUnavailable) as exc:
         return NotebookResult(path=submission.path, assignment="", error=str(exc), duration=time.perf_counter() - started)
     except Exception as exc:  # noqa: BLE001 - the grader's own failure, reported per notebook
         message = f"the grader failed on {submission.path}: {type(exc).__name__}: {exc}"

@@ -1,7 +1,8 @@
 """Reports of grading results: the terminal (rich), Gradescope JSON, JUnit XML and batch CSV.
 
 Text that came from the learner's process (exception messages, printed output) is shown as
-plain text with control characters removed, so it cannot restyle or overwrite the report.
+plain text with control characters removed and capped in length and lines, so it cannot
+restyle, overwrite or flood the report; CSV fields never start a spreadsheet formula.
 """
 
 from __future__ import annotations
@@ -21,9 +22,38 @@ from autograder.engine import NotebookResult
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def clean(text: str) -> str:
-    """``text`` without ANSI escapes and control characters (newlines and tabs stay)."""
-    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+MAX_CHARS = 8000
+MAX_LINES = 100
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def clean(text: str, *, chars: int = MAX_CHARS, lines: int = MAX_LINES) -> str:
+    """``text`` without ANSI escapes and control characters (newlines and tabs stay), capped
+    at ``chars`` characters and ``lines`` lines: every learner-controlled string in a report
+    passes through here."""
+    text = str(text)[: chars * 2]
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    kept = text.split("\n", lines)
+    if len(kept) > lines:
+        text = "\n".join(kept[:lines]) + "\n… [more lines not shown]"
+    if len(text) > chars:
+        text = text[:chars] + f" … [{len(text) - chars}+ more characters not shown]"
+    return text
+
+
+def csv_safe(value: str) -> str:
+    """A CSV field a spreadsheet shows as text, never runs as a formula."""
+    return "'" + value if value.startswith(CSV_FORMULA_STARTS) else value
+
+
+def _write(path: str | Path, text: str) -> bool:
+    """Write a report file; on failure say so in one line and let the other reports go on."""
+    try:
+        Path(path).write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        print(f"cannot write {path}: {exc.strerror or exc}; the other reports are still written.", file=sys.stderr)
+        return False
+    return True
 
 
 def _points(value: float) -> str:
@@ -123,7 +153,7 @@ def gradescope(results: Sequence[NotebookResult], execution_time: float) -> dict
     notes = []
     for result in results:
         if result.error:
-            notes.append(f"{result.path}: {result.error}")
+            notes.append(f"{result.path}: {clean(result.error)}")
             continue
         notes += [f"{result.path}: {clean(line)}" for line in result.cell_errors]
         for check in result.checks:
@@ -148,15 +178,15 @@ def gradescope(results: Sequence[NotebookResult], execution_time: float) -> dict
         "tests": tests,
         "extra_data": {
             "notebooks": [
-                {"path": str(r.path), "assignment": r.assignment, "score": r.score, "max_score": r.max_score, "error": r.error, "cell_errors": [clean(e) for e in r.cell_errors]}
+                {"path": str(r.path), "assignment": r.assignment, "score": r.score, "max_score": r.max_score, "error": clean(r.error or ""), "cell_errors": [clean(e) for e in r.cell_errors]}
                 for r in results
             ]
         },
     }
 
 
-def write_json(results: Sequence[NotebookResult], path: str | Path, execution_time: float) -> None:
-    Path(path).write_text(json.dumps(gradescope(results, execution_time), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+def write_json(results: Sequence[NotebookResult], path: str | Path, execution_time: float) -> bool:
+    return _write(path, json.dumps(gradescope(results, execution_time), indent=1, ensure_ascii=False) + "\n")
 
 
 # -- JUnit XML ----------------------------------------------------------------------------
@@ -174,7 +204,7 @@ def junit(results: Sequence[NotebookResult]) -> ET.ElementTree:
             ET.SubElement(properties, "property", name=key, value=value)
         if result.error:
             case = ET.SubElement(suite, "testcase", classname=str(result.path), name="notebook", time="0")
-            ET.SubElement(case, "error", message=clean(result.error), type="NotebookError").text = clean(result.error)
+            ET.SubElement(case, "error", message=clean(result.error, lines=1), type="NotebookError").text = clean(result.error)
             tally["tests"] += 1
             tally["errors"] += 1
         for check in result.checks:
@@ -201,18 +231,21 @@ def junit(results: Sequence[NotebookResult]) -> ET.ElementTree:
     return ET.ElementTree(suites)
 
 
-def write_junit(results: Sequence[NotebookResult], path: str | Path) -> None:
+def write_junit(results: Sequence[NotebookResult], path: str | Path) -> bool:
     tree = junit(results)
     ET.indent(tree)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
+    buffer = io.BytesIO()
+    tree.write(buffer, encoding="utf-8", xml_declaration=True)
+    return _write(path, buffer.getvalue().decode("utf-8"))
 
 
 # -- batch CSV ----------------------------------------------------------------------------
 
 
-def write_csv(rows: Sequence[tuple[str, NotebookResult]], target: str | Path | None) -> None:
+def write_csv(rows: Sequence[tuple[str, NotebookResult]], target: str | Path | None) -> bool:
     """One row per (learner, notebook): totals, failed checks, errors, then one column of
-    points per check id. ``target`` ``None`` or ``"-"`` writes to stdout."""
+    points per check id. ``target`` ``None`` or ``"-"`` writes to stdout. Text fields never
+    start a formula (:func:`csv_safe`)."""
     check_ids: list[str] = []
     for _, result in rows:
         for check in result.checks:
@@ -226,12 +259,13 @@ def write_csv(rows: Sequence[tuple[str, NotebookResult]], target: str | Path | N
     for learner, result in rows:
         earned = {c.id: _points(c.earned) for c in result.checks}
         failed = " ".join(c.id for c in result.checks if not c.passed)
-        notes = result.error or "; ".join(clean(e) for e in result.cell_errors)
+        notes = clean(result.error or "; ".join(clean(e, chars=500, lines=1) for e in result.cell_errors), chars=2000, lines=1)
         writer.writerow([
-            learner, result.assignment, str(result.path), _points(result.score), _points(result.max_score),
-            f"{_percent(result.score, result.max_score):.1f}", failed, notes, *(earned.get(c, "") for c in check_ids),
+            csv_safe(clean(learner, chars=200, lines=1)), csv_safe(result.assignment), csv_safe(clean(str(result.path), chars=500, lines=1)),
+            _points(result.score), _points(result.max_score),
+            f"{_percent(result.score, result.max_score):.1f}", failed, csv_safe(notes), *(earned.get(c, "") for c in check_ids),
         ])
     if target is None or str(target) == "-":
         sys.stdout.write(buffer.getvalue())
-    else:
-        Path(target).write_text(buffer.getvalue(), encoding="utf-8", newline="")
+        return True
+    return _write(target, buffer.getvalue())

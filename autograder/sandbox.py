@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from autograder import codec
+from autograder.isolation import bwrap
 from autograder.isolation.standins import run_standin, standins_for
 from autograder.learner import LearnerError, wall_times
 from autograder.notebook import NOTEBOOK_DIR_ENV_VAR, Notebook
@@ -71,6 +73,9 @@ class Limits:
         reply_bytes: largest reply accepted from the child.
         cpu_seconds: CPU time of one child over all its calls (``RLIMIT_CPU``), a backstop for
             a child orphaned where the kernel cannot kill it with its parent.
+        budget: seconds for the whole notebook (starting the child, its cells, restarts and
+            every call together); once spent, the remaining calls fail at once, so a notebook
+            of many hanging cells costs at most this.
     """
 
     call_timeout: float = 10.0
@@ -81,9 +86,10 @@ class Limits:
     output_bytes: int = 16 * 1024
     reply_bytes: int = 64 * MIB
     cpu_seconds: int = 600
+    budget: float = 180.0
 
     def __post_init__(self) -> None:
-        if self.call_timeout <= 0 or self.exec_timeout <= 0:
+        if self.call_timeout <= 0 or self.exec_timeout <= 0 or self.budget <= 0:
             raise ValueError("sandbox timeouts must be positive")
         if self.memory_bytes < 256 * MIB:
             raise ValueError("the sandbox needs at least 256 MiB of address space to start Python and NumPy")
@@ -163,9 +169,16 @@ _INCOMPLETE = object()
 class _Child:
     """One worker process and its pipes."""
 
-    def __init__(self, config: dict[str, Any], env: dict[str, str], output: _Output, limits: Limits) -> None:
-        self.root = os.path.realpath(tempfile.mkdtemp(prefix="autograder-"))
-        os.mkdir(os.path.join(self.root, "tmp"))
+    def __init__(self, config: dict[str, Any], env: dict[str, str], output: _Output, limits: Limits, mounts: bwrap.Mounts | None) -> None:
+        if mounts is None:  # the fallback: a host folder, guarded by the audit hook and Landlock
+            self.host_root: str | None = os.path.realpath(tempfile.mkdtemp(prefix="autograder-"))
+            os.mkdir(os.path.join(self.host_root, "tmp"))
+            self.root = self.host_root
+            env = dict(env, TMPDIR=os.path.join(self.root, "tmp"))
+        else:  # a tmpfs that vanishes with the sandbox
+            self.host_root = None
+            self.root = bwrap.WORK_DIR
+            env = bwrap.child_environment(env)
         self.output = output
         self.reply_bytes = limits.reply_bytes
         self.exec_timeout = limits.exec_timeout
@@ -177,6 +190,7 @@ class _Child:
         self.cells_started = False
         self.forbidden: list[str] = []
         self.standins: dict[str, Any] = {}  # what the call in progress swaps in
+        self.budget_end: float | None = None  # the notebook's time budget ends then
         self.ready = False
         self.killed = False
         self._inbox = bytearray()
@@ -189,22 +203,24 @@ class _Child:
                 fcntl.fcntl(self.request_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
             except OSError:
                 pass
-        env = dict(env, TMPDIR=os.path.join(self.root, "tmp"))
+        worker = ["-m", "autograder._sandbox_worker", str(request_read), str(reply_write)]
+        argv = [sys.executable, *worker] if mounts is None else bwrap.command(worker, mounts)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "autograder._sandbox_worker", str(request_read), str(reply_write)],
+                argv,
                 pass_fds=(request_read, reply_write),
                 stdin=subprocess.DEVNULL,
                 stdout=output_write,
                 stderr=output_write,
-                cwd=self.root,
+                cwd=self.host_root or "/",
                 env=env,
                 start_new_session=True,
             )
         except OSError as exc:
             for fd in (request_read, reply_write, output_write, self.request_fd, self.reply_fd, self.output_fd):
                 os.close(fd)
-            _remove_tree(self.root)
+            if self.host_root:
+                _remove_tree(self.host_root)
             raise SandboxError(f"cannot start the sandbox process: {exc}") from None
         for fd in (request_read, reply_write, output_write):
             os.close(fd)
@@ -278,7 +294,7 @@ class _Child:
                     self.ready_at = time.monotonic()
                     self.kernel_guard = value.get("kernel_guard") if type(value.get("kernel_guard")) is int else 0
                 elif event == "forbidden":
-                    self.forbidden.append(str(value.get("module")))
+                    self.forbidden.append(_capped(str(value.get("module")), 100))
                 elif event == "standin":
                     self.send(run_standin(value.get("name"), self.standins, value.get("args"), value.get("kwargs")))
                 else:
@@ -290,6 +306,8 @@ class _Child:
                 remaining = self.started_at + self.startup_timeout - time.monotonic()
             else:
                 remaining = self.ready_at + self.exec_timeout - time.monotonic()
+            if self.budget_end is not None:
+                remaining = min(remaining, self.budget_end - time.monotonic())
             if remaining <= 0:
                 raise _Timeout()
             for key, _ in self.selector.select(remaining):
@@ -364,7 +382,8 @@ class _Child:
                     os.close(fd)
                 except OSError:
                     pass
-        _remove_tree(self.root)
+        if self.host_root:
+            _remove_tree(self.host_root)
         return how
 
 
@@ -382,7 +401,11 @@ class SandboxedLearner:
         allow_read: ... except these subdirectories.
         notebook_dir: ``$AUTOGRADER_NOTEBOOK_DIR`` in the child; the notebook's folder by default.
         kernel_guard: also have the kernel enforce the file rules with Landlock where Linux
-            offers it (code in C bypasses audit hooks).
+            offers it (code in C bypasses audit hooks); fallback only.
+        mounts: run the child under bubblewrap with these mounts
+            (:mod:`autograder.isolation.bwrap`); ``None`` for the fallback of audit hook,
+            Landlock and ``deny_read``. Under bwrap, ``notebook_dir`` is a path inside the
+            sandbox.
     """
 
     def __init__(
@@ -397,8 +420,10 @@ class SandboxedLearner:
         allow_read: Iterable[str | os.PathLike[str]] = (),
         notebook_dir: str | os.PathLike[str] | None = None,
         kernel_guard: bool = True,
+        mounts: bwrap.Mounts | None = None,
     ) -> None:
         self.notebook = notebook
+        self.mounts = mounts
         self.limits = limits
         self.forbidden_modules = tuple(forbidden_modules)
         self.forbidden_rule = forbidden_rule
@@ -407,16 +432,16 @@ class SandboxedLearner:
             "op": "config",
             "memory_bytes": limits.memory_bytes,
             "cpu_seconds": limits.cpu_seconds,
-            "parent_pid": os.getpid(),
+            "parent_pid": os.getpid() if mounts is None else None,  # bwrap's --die-with-parent instead
             "file_bytes": limits.file_bytes,
             "forbidden_modules": list(self.forbidden_modules),
             "preload": list(preload),
-            "deny_read": [os.path.realpath(p) for p in deny_read],
-            "allow_read": [os.path.realpath(p) for p in allow_read],
-            "landlock": kernel_guard,
+            "deny_read": [os.path.realpath(p) for p in deny_read] if mounts is None else [],
+            "allow_read": [os.path.realpath(p) for p in allow_read] if mounts is None else [],
+            "landlock": kernel_guard and mounts is None,
         }
         folder = Path(notebook_dir) if notebook_dir is not None else Path(notebook.path).parent
-        self._env = self._child_env(folder.resolve())
+        self._env = self._child_env(folder.resolve() if mounts is None else folder)
         self._output = _Output(limits.output_bytes)
         self._child: _Child | None = None
         self._skipped: dict[int, str] = {}
@@ -425,6 +450,7 @@ class SandboxedLearner:
         self._callables: frozenset[str] = frozenset()
         self._broken: str | None = None
         self._kernel_guard = 0
+        self._budget_end: float | None = None
 
     @staticmethod
     def _child_env(notebook_dir: Path) -> dict[str, str]:
@@ -446,7 +472,10 @@ class SandboxedLearner:
     def start(self) -> "SandboxedLearner":
         """Start the child and let it execute the cells while the caller does other work."""
         if self._child is None and self._broken is None:
-            self._child = _Child(self._config, self._env, self._output, self.limits)
+            if self._budget_end is None:
+                self._budget_end = time.monotonic() + self.limits.budget
+            self._child = _Child(self._config, self._env, self._output, self.limits, self.mounts)
+            self._child.budget_end = self._budget_end
             cells = [[i, s] for i, s in self._cells if i not in self._skipped]
             self._child.send({"op": "exec", "cells": cells, "filename": Path(self.notebook.path).name})
         return self
@@ -482,15 +511,24 @@ class SandboxedLearner:
                 return child
             try:
                 reply = child.receive(None)
-                errors = reply.get("errors")
+                errors = _cell_errors(reply.get("errors"), {i for i, _ in self._cells})
                 callables = reply.get("callables")
-                if reply.get("status") != "done" or not _strings(errors) or not _strings(callables):
+                if reply.get("status") != "done" or errors is None or not _strings(callables):
                     raise codec.CodecError("a malformed reply")
             except (_Timeout, _Died, codec.CodecError) as failure:
                 cell, started = child.current_cell, child.cells_started
                 how = self._drop_child()
                 if isinstance(failure, _Died):
                     how = failure.how
+                if isinstance(failure, _Timeout) and self._budget_spent():
+                    if cell is None:  # still starting: blame the first cell not yet skipped
+                        cell = next((i for i, _ in self._cells if i not in self._skipped), None)
+                    if cell is not None:
+                        self._skipped[cell] = f"cell {cell}: still running when the notebook's time budget ran out; skipped when grading"
+                    self._broken = self._budget_message()
+                    if self._cell_errors is None:
+                        self._cell_errors = sorted(self._skipped.values(), key=_cell_number)
+                    break
                 if not started:
                     reason = f"within {self.limits.startup_timeout:g} s" if isinstance(failure, _Timeout) else f"({how})"
                     raise SandboxError(f"the sandbox process did not start {reason}: {self.output_tail() or 'no output'}")
@@ -539,6 +577,11 @@ class SandboxedLearner:
         return self._kernel_guard
 
     @property
+    def isolation(self) -> str:
+        """``"bwrap"`` (namespaces, the boundary) or ``"guards"`` (audit hook and Landlock only)."""
+        return "guards" if self.mounts is None else "bwrap"
+
+    @property
     def output(self) -> str:
         """What the learner's code printed (start and end, when long)."""
         return self._output.text()
@@ -574,6 +617,9 @@ class SandboxedLearner:
             reply = child.receive(time.monotonic() + self.limits.call_timeout)
         except _Timeout:
             self._drop_child()
+            if self._budget_spent():
+                self._broken = self._budget_message()
+                raise LearnerError(f"{name} could not finish: {self._broken}") from None
             raise LearnerError(
                 f"{name} did not finish within {self.limits.call_timeout:g} s: look for an infinite loop, or a loop that is far too slow."
             ) from None
@@ -595,9 +641,16 @@ class SandboxedLearner:
         if status != "error" or not isinstance(message, str):
             self._drop_child()
             raise LearnerError(f"{name}: the sandbox received a malformed reply; the check cannot run.")
+        message = _capped(message)
         if self._setup_forbidden and reply.get("exception") in ("NameError", "ImportError", "ModuleNotFoundError"):
             message += f" (Your notebook imports {', '.join(self.forbidden_imports)}, which {self.forbidden_rule}.)"
         raise LearnerError(message)
+
+    def _budget_spent(self) -> bool:
+        return self._budget_end is not None and time.monotonic() >= self._budget_end
+
+    def _budget_message(self) -> str:
+        return f"the notebook used up its time budget of {self.limits.budget:g} s (its cells and all calls together), so the remaining checks cannot run; look for infinite loops or very slow code"
 
     def _raise_if_forbidden(self, name: str, modules: Sequence[str]) -> None:
         if modules:
@@ -636,4 +689,32 @@ def _strings(value: Any) -> bool:
 
 def _cell_number(line: str) -> int:
     head = line.split(":", 1)[0].removeprefix("cell ")
-    return int(head) if head.isdigit() else -1
+    return int(head) if head.isascii() and head.isdigit() else -1
+
+
+MESSAGE_CHARS = 2000
+MESSAGE_LINES = 20
+_EXCEPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,80}")
+
+
+def _capped(text: str, chars: int = MESSAGE_CHARS, lines: int = MESSAGE_LINES) -> str:
+    """A learner-controlled message cut to ``chars`` characters and ``lines`` lines."""
+    kept = text[: chars + 1].split("\n", lines)
+    text = "\n".join(kept[:lines])
+    return text if len(text) <= chars and len(kept) <= lines else text[:chars] + " … [cut]"
+
+
+def _cell_errors(entries: Any, sent: set[int]) -> list[str] | None:
+    """The child's cell errors rebuilt by the parent: only ``[index, "Type: message"]`` pairs
+    whose index is one the parent sent count; ``None`` when the reply is malformed."""
+    if not isinstance(entries, list):
+        return None
+    lines = []
+    for entry in entries:
+        if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int and entry[0] in sent and isinstance(entry[1], str)):
+            return None
+        kind, _, message = entry[1].partition(": ")
+        if not _EXCEPTION_NAME.fullmatch(kind):
+            kind, message = "error", entry[1]
+        lines.append(f"cell {entry[0]}: {kind}: {_capped(message, 300, 1)}")
+    return lines

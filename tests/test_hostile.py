@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from autograder import cli, engine
-from autograder.paths import ORACLE_DATA_DIR, REFERENCE_DIR, SOLUTIONS_DIR
+from autograder.paths import ORACLE_DATA_DIR, REFERENCE_DIR, REPO_ROOT, SOLUTIONS_DIR
 from autograder.reference.weights import sha256_file
 
 from hostile import BASE, OTHER_CHECK, PAD2D_AND_OTHER, PAD2D_BODY, pad2d_body, solution_with
@@ -84,7 +84,7 @@ IN_FUNCTION = {
     "spawn_subprocess": ("    subprocess.run(['rm', '-f', CANARY])", r"PermissionError: sandbox: starting or signalling processes is not allowed \(subprocess.Popen\)"),
     "open_socket": ("    socket.create_connection(('127.0.0.1', 9), timeout=1)", r"PermissionError: sandbox: network access is not allowed"),
     "kill_the_grader": ("    os.kill(os.getppid(), 9)", r"PermissionError: sandbox: starting or signalling processes is not allowed \(os.kill\)"),
-    "read_the_oracles": (f"    return np.load({str(ORACLE_DATA_DIR / (BASE + '.npz'))!r})['pad2d.0']", r"PermissionError: sandbox: reading .* is not allowed"),
+    "read_the_oracles": (f"    return np.load({str(ORACLE_DATA_DIR / (BASE + '.npz'))!r})['pad2d.0']", r"PermissionError: sandbox: reading .* is not allowed|FileNotFoundError: .* No such file"),  # fallback | bwrap
 }
 
 
@@ -95,9 +95,9 @@ def test_a_hostile_pad2d_scores_0_and_the_rest_is_graded(tmp_path, canary, name)
     assert_only_pad2d_fails(graded(hostile(tmp_path, canary, body)), message)
 
 
-@pytest.mark.skipif(not WEIGHTS, reason="no reference weights in autograder/reference/ yet")
-def test_reading_the_reference_weights_is_allowed(tmp_path, canary):
-    body = "    assert len(open(WEIGHTS, 'rb').read()) > 0\n" + PAD2D_BODY
+def test_a_numpy_assignment_sees_none_of_the_repository(tmp_path, canary):
+    paths = [str(p) for p in (*WEIGHTS, ORACLE_DATA_DIR, SOLUTIONS_DIR, REPO_ROOT / ".git", REPO_ROOT)]
+    body = f"    assert not any(os.path.exists(p) for p in {paths!r})\n" + PAD2D_BODY
     assert all(c.passed for c in graded(hostile(tmp_path, canary, body)).values())
 
 
@@ -165,3 +165,22 @@ def test_printing_a_fake_score_changes_neither_the_report_nor_the_json(tmp_path,
     assert "19/19" not in out and "100" not in out and "\x1b" not in out and "2/4 points" in out
     data = json.loads(results.read_text())
     assert (data["score"], data["max_score"]) == (2, 4) and len(data["tests"]) == 3
+
+
+def test_torch_and_scipy_signal_are_not_in_a_numpy_assignments_sandbox_under_any_name():
+    from autograder.assignments import get_assignment
+    from autograder.isolation.policy import notebook_mounts
+
+    from test_sandbox import inside
+
+    mounts, _ = notebook_mounts(get_assignment(BASE).solution_path, get_assignment(BASE))
+    seen = inside(
+        "import importlib.util, json, os\n"
+        "names = [n for root, dirs, files in os.walk('/sandbox') for n in dirs + files]\n"
+        "print(json.dumps({'torch_spec': importlib.util.find_spec('torch') is not None,\n"
+        "  'torch_files': [n for n in names if n.startswith('libtorch') or n == 'torch' and 'torch' in os.listdir('/sandbox/site')],\n"
+        "  'hidden': [os.listdir('/sandbox/site/scipy/' + d) for d in ('signal', 'ndimage')],\n"
+        "  'numpy': importlib.util.find_spec('numpy') is not None}))",
+        mounts,
+    )
+    assert seen == {"torch_spec": False, "torch_files": [], "hidden": [[], []], "numpy": True}

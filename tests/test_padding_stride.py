@@ -254,3 +254,12 @@ def test_loop_only_conv2d_forward_loses_only_the_speed_points(variant_learner: C
     assert {check_id for check_id, message in results.items() if message} == {"02.conv2d_forward.speed"}, results
     assert "x PyTorch's F.conv2d" in results["02.conv2d_forward.speed"]
     assert "sliding_window_view" in results["02.conv2d_forward.speed"]
+
+
+def test_a_function_that_always_raises_earns_nothing_on_its_errors_checks(variant_learner):
+    always_raises = {
+        "    return (n + 2 * padding - dilation * (k - 1) - 1) // stride + 1": "    raise ValueError('never')",
+        "    return total // 2": "    raise ValueError('never')",
+    }
+    results = run_checks(variant_learner(ASSIGNMENT, always_raises), ASSIGNMENT, ["02.conv_output_size.errors", "02.same_padding.errors"])
+    assert all(message and "must succeed (it is a valid call)" in message for message in results.values()), results

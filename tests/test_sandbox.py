@@ -7,6 +7,7 @@ assignments, as the sandbox itself does not.
 from __future__ import annotations
 
 import io
+import re
 import os
 import sqlite3
 import subprocess
@@ -481,3 +482,195 @@ def test_a_child_dies_with_its_parent(tmp_path):
         time.sleep(0.1)
     os.kill(child, 9)
     pytest.fail("the sandboxed child outlived its parent")
+
+
+# -- bubblewrap: the boundary, observed from inside (no audit hook: it is not what protects) --
+
+import json as _json  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+
+from autograder.isolation import bwrap  # noqa: E402
+
+from hostile import require_bwrap  # noqa: E402
+
+BARE = bwrap.Mounts(packages=("numpy",), work_bytes=1 * MIB)
+
+
+def inside(script: str, mounts: bwrap.Mounts = BARE, **popen) -> dict:
+    """Run ``script`` (Python, printing one JSON line) in the sandbox the grader builds."""
+    require_bwrap()
+    env = bwrap.child_environment({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    run = subprocess.run(bwrap.command(["-c", script], mounts), capture_output=True, text=True, env=env, timeout=60, **popen)
+    assert run.returncode == 0, run.stderr
+    return _json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_the_child_has_its_own_namespaces_an_unprivileged_uid_and_no_capabilities():
+    seen = inside(
+        "import json, os, socket\n"
+        "status = dict(line.split(':\\t', 1) for line in open('/proc/self/status').read().splitlines() if ':\\t' in line)\n"
+        "print(json.dumps({'ids': [os.getuid(), os.geteuid(), os.getgid(), os.getegid()],\n"
+        "  'caps': [status[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')],\n"
+        "  'ns': {n: os.readlink('/proc/self/ns/' + n) for n in ('user', 'pid', 'net', 'ipc', 'uts')},\n"
+        "  'pids': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),\n"
+        "  'interfaces': [name for _, name in socket.if_nameindex()], 'hostname': socket.gethostname()}))"
+    )
+    assert seen["ids"] == [bwrap.SANDBOX_UID] * 4
+    assert seen["caps"] == ["0000000000000000"] * 5
+    assert all(link != os.readlink(f"/proc/self/ns/{name}") for name, link in seen["ns"].items()), seen["ns"]
+    assert len(seen["pids"]) <= 3  # bwrap's init, this process and at most one helper: no host process
+    assert seen["interfaces"] == ["lo"] and seen["hostname"] == "sandbox"
+
+
+def test_the_child_sees_only_its_allow_list_and_writes_only_its_capped_tmpfs(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notebook.ipynb").write_text("{}")
+    mounts = bwrap.Mounts(packages=("numpy",), folders=((str(mine), "mine"),), work_bytes=1 * MIB)
+    repo = Path(__file__).resolve().parent.parent
+    seen = inside(
+        "import json, os\n"
+        "def writes(path):\n"
+        "    try:\n        open(path, 'wb').write(b'x' * 4096); return True\n    except OSError:\n        return False\n"
+        "def fill():\n"
+        "    try:\n        open('/sandbox/work/big', 'wb').write(b'x' * (2 << 20)); return True\n    except OSError:\n        return False\n"
+        f"print(json.dumps({{'root': sorted(os.listdir('/')), 'sandbox': sorted(os.listdir('/sandbox')),\n"
+        "  'lib': sorted(os.listdir('/sandbox/lib/autograder')), 'site': sorted(os.listdir('/sandbox/site')),\n"
+        "  'notebooks': sorted(os.listdir('/sandbox/notebooks')),\n"
+        f"  'repo': [p for p in {[str(repo), str(repo / 'solutions'), str(repo / '.git'), str(tmp_path)]!r} if os.path.exists(p)],\n"
+        "  'writes': {p: writes(p) for p in ('/x', '/usr/x', '/sandbox/lib/x', '/sandbox/notebooks/mine/x', '/sandbox/work/x', '/sandbox/work/tmp/x')},\n"
+        "  'fill': fill()}))",
+        mounts,
+    )
+    assert set(seen["root"]) <= {"sandbox", "usr", "bin", "lib", "lib64", "lib32", "sbin", "etc", "proc", "dev", "root", "opt", "home"}
+    assert seen["sandbox"] == ["lib", "notebooks", "site", "work"]
+    assert set(seen["lib"]) == set(bwrap.CHILD_MODULES) | {"isolation"}
+    assert all(entry.startswith("numpy") for entry in seen["site"]) and seen["notebooks"] == ["mine"]
+    assert seen["repo"] == []
+    assert seen["writes"] == {"/x": False, "/usr/x": False, "/sandbox/lib/x": False, "/sandbox/notebooks/mine/x": False, "/sandbox/work/x": True, "/sandbox/work/tmp/x": True}
+    assert seen["fill"] is False  # the tmpfs is capped at work_bytes
+    assert sorted(p.name for p in mine.iterdir()) == ["notebook.ipynb"]
+
+
+def test_pipe_descriptors_survive_into_the_child():
+    read_end, write_end = os.pipe()
+    try:
+        inside(f"import json, os\nos.write({write_end}, b'through')\nprint(json.dumps({{}}))", pass_fds=(write_end,))
+        os.close(write_end)
+        assert os.read(read_end, 100) == b"through"
+    finally:
+        os.close(read_end)
+
+
+def test_file_metadata_outside_cannot_be_changed_through_descriptors(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    target = mine / "notebook.ipynb"
+    target.write_text("{}")
+    os.setxattr(target, "user.course", b"kept")
+    before = (os.stat(target), os.listxattr(target))
+    mounts = bwrap.Mounts(packages=("numpy",), folders=((str(mine), "mine"),))
+    seen = inside(
+        "import fcntl, json, os, struct\n"
+        "fd = os.open('/sandbox/notebooks/mine/notebook.ipynb', os.O_RDONLY)\n"
+        "attempts = {'fchmod': lambda: os.fchmod(fd, 0o777), 'fchown': lambda: os.fchown(fd, 0, 0),\n"
+        "  'utime': lambda: os.utime(fd, (0, 0)), 'setxattr': lambda: os.setxattr(fd, 'user.evil', b'1'),\n"
+        "  'removexattr': lambda: os.removexattr(fd, 'user.course'),\n"
+        "  'ioctl': lambda: fcntl.ioctl(fd, 0x40086602, struct.pack('l', 0x10))}\n"  # FS_IOC_SETFLAGS, immutable
+        "failed = {}\n"
+        "for name, attempt in attempts.items():\n"
+        "    try:\n        attempt(); failed[name] = False\n    except OSError:\n        failed[name] = True\n"
+        "print(json.dumps(failed))",
+        mounts,
+    )
+    assert all(seen.values()), seen
+    after = (os.stat(target), os.listxattr(target))
+    assert (after[0].st_mode, after[0].st_uid, after[0].st_gid, after[0].st_mtime_ns, after[1]) == (before[0].st_mode, before[0].st_uid, before[0].st_gid, before[0].st_mtime_ns, before[1])
+
+
+def test_the_child_reaches_no_host_listener_and_no_host_process():
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    tcp = socket.create_server(("127.0.0.1", 0))
+    udp.settimeout(0.5)
+    tcp.settimeout(0.5)
+    try:
+        seen = inside(
+            "import json, os, socket\n"
+            f"udp_port, tcp_port, grader = {udp.getsockname()[1]}, {tcp.getsockname()[1]}, {os.getpid()}\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "try:\n    s.sendto(b'leak', ('127.0.0.1', udp_port))\nexcept OSError:\n    pass\n"
+            "try:\n    socket.create_connection(('127.0.0.1', tcp_port), timeout=1); tcp = True\nexcept OSError:\n    tcp = False\n"
+            "print(json.dumps({'tcp': tcp, 'grader_visible': os.path.exists(f'/proc/{grader}/environ') and grader > 3}))"
+        )
+        assert seen == {"tcp": False, "grader_visible": False}
+        with pytest.raises(socket.timeout):
+            udp.recvfrom(100)
+        with pytest.raises(socket.timeout):
+            tcp.accept()
+    finally:
+        udp.close()
+        tcp.close()
+
+
+def _alive_with(marker: str) -> list[int]:
+    alive = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                alive.append(int(entry))
+        except OSError:
+            pass
+    return alive
+
+
+def test_every_process_the_child_started_dies_with_the_sandbox():
+    require_bwrap()
+    marker = f"{time.time() % 1000:.6f}"
+    script = (
+        "import os, subprocess, sys\n"
+        f"subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
+        "if os.fork() == 0:\n    os.setsid(); os.execvp('sleep', ['sleep', '" + marker + "'])\n"
+        "print('started', flush=True)\n"
+        "import time; time.sleep(60)"
+    )
+    env = bwrap.child_environment({"PATH": "/usr/bin:/bin"})
+    process = subprocess.Popen(bwrap.command(["-c", script], BARE), stdout=subprocess.PIPE, env=env, start_new_session=True)
+    assert process.stdout.readline().strip() == b"started"
+    for _ in range(50):
+        if len(_alive_with(marker)) >= 2:
+            break
+        time.sleep(0.05)
+    assert len(_alive_with(marker)) >= 2
+    os.killpg(process.pid, signal.SIGKILL)  # what the sandbox does to end a child
+    process.wait()
+    for _ in range(50):
+        if not _alive_with(marker):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"processes outlived the sandbox: {_alive_with(marker)}")
+
+
+def test_a_notebook_of_hanging_cells_costs_at_most_its_time_budget(sandbox):
+    started = time.monotonic()
+    learner = sandbox(["while True:\n    pass"] * 20 + ["def f():\n    return 1"], limits=Limits(call_timeout=1, exec_timeout=1, budget=3, memory_bytes=1 * GIB))
+    with pytest.raises(LearnerError, match="used up its time budget of 3 s"):
+        learner.call("f")
+    with pytest.raises(LearnerError, match="used up its time budget of 3 s"):
+        learner.call("f")
+    assert time.monotonic() - started < 8
+    assert any("time budget ran out" in line for line in learner.cell_errors)
+
+
+def test_forged_cell_errors_are_refused_and_rebuilt_from_the_cells_the_parent_sent(sandbox):
+    forge = (
+        "import os, sys\nfrom autograder import codec\n"
+        "os.write(int(sys.argv[2]), codec.encode({'status': 'done', 'errors': [[999, '=HYPERLINK(\"x\")'], ['\u0663', 'x']], 'callables': ['f']}))"
+    )
+    learner = sandbox(["def f():\n    return 1", forge, "raise ValueError('=1+1\\n' + 'x' * 10000)"])
+    assert learner.call("f") == 1
+    errors = learner.cell_errors
+    assert [line.split(":")[0] for line in errors] == ["cell 1", "cell 2"]  # the forging cell is blamed
+    assert not any("HYPERLINK" in line or "999" in line for line in errors)
+    assert errors[1].startswith("cell 2: ValueError: =1+1") and len(errors[1]) < 400 and "\n" not in errors[1]

@@ -204,6 +204,19 @@ def _assert_raises_value_error(learner: Learner, name: str, args: Sequence[Any],
     )
 
 
+def _assert_valid_calls_succeed(learner: Learner, name: str, cases: Sequence[tuple[tuple[Any, ...], dict[str, Any]]], expected: Sequence[Any]) -> None:
+    """An ``.errors`` check pays only when valid calls still return the right value, so a
+    function that always raises ValueError earns nothing there."""
+    for (args, kwargs), want in zip(cases, expected):
+        call = describe_call(name, *args, **kwargs)
+        try:
+            got = learner.call(name, *args, **kwargs)
+        except LearnerError as error:
+            raise CheckFailed(f"{call} must succeed (it is a valid call), but: {error}") from None
+        if got != int(want):
+            raise CheckFailed(f"{call} returned {got!r}, expected {int(want)}: raising ValueError counts only once valid calls are right.")
+
+
 def unique_shape_hints(
     expected: tuple[int, ...],
     candidates: Sequence[tuple[tuple[int, ...], str]],
@@ -246,6 +259,7 @@ def test_conv_output_size_formula(learner: Learner) -> None:
 
 @check("02.conv_output_size.errors", "conv_output_size raises ValueError for impossible settings", points=1)
 def test_conv_output_size_errors(learner: Learner) -> None:
+    _assert_valid_calls_succeed(learner, "conv_output_size", [((n, k), {"padding": p, "stride": s, "dilation": d}) for n, k, p, s, d in OUTPUT_SIZE_CASES[:2]], _expected("conv_output_size.formula")[:2])
     for args, kwargs, why in OUTPUT_SIZE_ERRORS:
         _assert_raises_value_error(learner, "conv_output_size", args, kwargs, why)
 
@@ -261,6 +275,7 @@ def test_same_padding_values(learner: Learner) -> None:
 
 @check("02.same_padding.errors", "same_padding raises ValueError for an even effective kernel", points=1)
 def test_same_padding_errors(learner: Learner) -> None:
+    _assert_valid_calls_succeed(learner, "same_padding", [((k,), {"dilation": d}) for k, d in SAME_PADDING_CASES[:2]], _expected("same_padding.values")[:2])
     for k, d in SAME_PADDING_ERRORS:
         span = d * (k - 1) + 1
         why = f"the effective kernel spans {span} pixels, an even number, so no symmetric padding keeps the size"

@@ -73,3 +73,19 @@ def solution_with(directory: Path, replacements: Mapping[str, str] = {}, extra_c
 def pad2d_body(body: str) -> dict[str, str]:
     """Replacements that give pad2d another body (indented four spaces)."""
     return {PAD2D_BODY: body}
+
+
+def require_bwrap() -> None:
+    """Skip where bubblewrap cannot run, except in CI, where that fails the test instead."""
+    import os
+
+    import pytest
+
+    from autograder.isolation.bwrap import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true but the sandbox cannot run: {reason}")
+    pytest.skip(reason)

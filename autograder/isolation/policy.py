@@ -1,0 +1,88 @@
+"""The course's rules for the sandbox: what each assignment's child may see, and when grading
+may fall back to the weaker guards.
+
+Official grading (``--batch``, ``--strict``, ``CI=true``, nbgrader's kernel) needs bubblewrap
+and refuses to grade without it; a learner grading their own work elsewhere (macOS, Windows,
+no user namespaces) gets the audit hook and Landlock with a one-line warning.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from autograder.assignments import ASSIGNMENTS, Assignment
+from autograder.isolation import bwrap
+from autograder.paths import data_root
+
+NUMPY_PACKAGES = (
+    "numpy", "scipy", "matplotlib", "mpl_toolkits", "PIL", "pillow", "contourpy", "cycler", "kiwisolver",
+    "fontTools", "pyparsing", "dateutil", "six", "packaging",
+    "IPython", "traitlets", "pygments", "decorator",  # the grader's own reading of %magics and !commands
+)
+HIDDEN_IN_NUMPY_ASSIGNMENTS = ("scipy/signal", "scipy/ndimage")  # torch is simply not mounted
+TORCH_PACKAGES = (
+    "torch", "torchgen", "functorch", "filelock", "typing_extensions", "sympy", "mpmath", "networkx",
+    "jinja2", "markupsafe", "fsspec", "safetensors",
+)
+# 05 loads the reference weights and MNIST, and runs the torch-backed stand-ins itself
+TORCH_AUTOGRADER_EXTRA = ("reference", "data.py", "machine.py", "isolation/__init__.py", "isolation/torch_standins.py")
+WARNING = "warning: bubblewrap is not available ({reason}); grading with the weaker built-in guards (see the README's threat model)"
+
+
+class IsolationUnavailable(RuntimeError):
+    """Official grading was asked for where bwrap cannot run; the message is one line."""
+
+
+def strict_by_default() -> bool:
+    """Grading in CI always needs the real sandbox."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def use_bwrap(strict: bool) -> bool:
+    """Whether to run children under bwrap.
+
+    Raises:
+        IsolationUnavailable: ``strict`` and bwrap cannot run here.
+    """
+    reason = bwrap.unavailable_reason()
+    if reason is None:
+        return True
+    if strict or strict_by_default():
+        raise IsolationUnavailable(f"official grading needs the bubblewrap sandbox, but {reason}")
+    _warn_once(reason)
+    return False
+
+
+_warned: list[str] = []
+
+
+def _warn_once(reason: str) -> None:
+    if not _warned:
+        _warned.append(reason)
+        print(WARNING.format(reason=reason), file=sys.stderr)
+
+
+def notebook_mounts(notebook_path: str | os.PathLike[str], assignment: Assignment) -> tuple[bwrap.Mounts, str]:
+    """The mounts for grading ``notebook_path`` and its folder's path inside the sandbox.
+
+    The learner's notebook folder is shown read-only; 05 also sees the same learner's folders of
+    the assignments beside it (it imports their layers), torch, the reference weights and MNIST.
+    """
+    folder = Path(notebook_path).resolve().parent
+    folders = [(str(folder), folder.name)]
+    if not assignment.numpy_only:
+        for other in ASSIGNMENTS:
+            sibling = folder.parent / other.id
+            if other.id != folder.name and other.numpy_only and sibling.is_dir() and not sibling.is_symlink():
+                folders.append((str(sibling), other.id))
+    mnist = data_root() / "mnist"
+    mounts = bwrap.Mounts(
+        packages=NUMPY_PACKAGES if assignment.numpy_only else NUMPY_PACKAGES + TORCH_PACKAGES,
+        hidden_packages=HIDDEN_IN_NUMPY_ASSIGNMENTS if assignment.numpy_only else (),
+        autograder_extra=() if assignment.numpy_only else TORCH_AUTOGRADER_EXTRA,
+        folders=tuple(folders),
+        data=None if assignment.numpy_only or not mnist.is_dir() else str(mnist),
+    )
+    return mounts, f"{bwrap.NOTEBOOKS_DIR}/{folder.name}"
