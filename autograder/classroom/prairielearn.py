@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from autograder.engine import NotebookResult
+from autograder.report import _write as write_report
 from autograder.report import clean, totals
 
 
@@ -44,5 +45,6 @@ def results(notebooks: Sequence[NotebookResult]) -> dict:
     }
 
 
-def write(notebooks: Sequence[NotebookResult], path: str | Path) -> None:
-    Path(path).write_text(json.dumps(results(notebooks), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+def write(notebooks: Sequence[NotebookResult], path: str | Path) -> bool:
+    """Write the results; False (and one line on stderr) when the file cannot be written."""
+    return write_report(path, json.dumps(results(notebooks), indent=1, ensure_ascii=False) + "\n")
