@@ -75,7 +75,9 @@ def grade_in(root: Path, folders: list[Path], results: Path) -> dict[str, dict[s
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("learners") / "cnn-course")
+    target = tmp_path_factory.mktemp("learners") / "cnn-course"
+    assert build(target) is True
+    return target
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +124,12 @@ def test_no_hidden_check_id_or_hidden_oracle_appears_in_the_release(release: Pat
     assert not [p.name for p in (release / "autograder" / "checks").glob("*.py") if HIDDEN_CHECKS_MARKER in p.read_text()]
 
 
-def test_the_release_refuses_a_folder_that_is_not_empty(release: Path) -> None:
-    with pytest.raises(StudentReleaseError, match="is not empty"):
-        build(release)
+def test_a_second_release_into_the_same_folder_writes_nothing_and_another_folder_is_refused(release: Path, tmp_path: Path) -> None:
+    assert build(release) is False
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(StudentReleaseError, match="is not empty and differs from this release"):
+        build(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
 def test_the_release_grades_every_notebook_as_the_course_repository_does(release: Path, submissions: Path, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -161,18 +162,13 @@ def _git_commit(target: Path) -> None:
             raise StudentReleaseError(f"git {command[0]} failed in {target}: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode}")
 
 
-def build(target: Path, *, book_url: str | None = None, commit: bool = True) -> Path:
-    """Write the student release into ``target`` (created; must be new or empty).
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` outside ``.git`` and ignored ``.venv``, by relative path."""
+    skip = (".git", ".venv")
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and not set(p.relative_to(root).parts) & set(skip)}
 
-    Raises:
-        StudentReleaseError: ``target`` is not empty, or a part of the course is missing.
-    """
-    target = Path(target)
-    if target.resolve().is_relative_to(REPO_ROOT):
-        raise StudentReleaseError(f"{target} is inside the course repository; choose a folder outside it, e.g. OUT=../cnn-course-student.")
-    if target.exists() and any(target.iterdir()):
-        raise StudentReleaseError(f"{target} is not empty; choose a new folder (the release never overwrites files).")
-    target.mkdir(parents=True, exist_ok=True)
+
+def _write_tree(target: Path, book_url: str | None) -> None:
     copy_top_level(target)
     copy_package(target)
     book = f"[the course website]({book_url})" if book_url else DEFAULT_BOOK
@@ -180,9 +176,32 @@ def build(target: Path, *, book_url: str | None = None, commit: bool = True) -> 
     (target / "README.md").write_text(readme, encoding="utf-8")
     (target / "Makefile").write_text(learner_makefile((REPO_ROOT / "Makefile").read_text(encoding="utf-8")), encoding="utf-8")
     (target / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
-    if commit:
-        _git_commit(target)
-    return target
+
+
+def build(target: Path, *, book_url: str | None = None) -> bool:
+    """Write the student release into ``target``: a new or empty folder, or one holding this
+    very release already (then nothing is written, so ``make student-release`` is idempotent).
+
+    Returns:
+        Whether anything was written.
+
+    Raises:
+        StudentReleaseError: ``target`` is inside the course, or holds other files, or a part of
+            the course is missing.
+    """
+    target = Path(target)
+    if target.resolve().is_relative_to(REPO_ROOT):
+        raise StudentReleaseError(f"{target} is inside the course repository; choose a folder outside it, e.g. OUT=../cnn-course-student.")
+    if target.exists() and any(target.iterdir()):
+        with tempfile.TemporaryDirectory(prefix="cnn-course-student-") as tmp:
+            _write_tree(Path(tmp), book_url)
+            if _files(Path(tmp)) == _files(target):
+                return False
+        raise StudentReleaseError(f"{target} is not empty and differs from this release; choose a new folder (the release never overwrites files).")
+    target.mkdir(parents=True, exist_ok=True)
+    _write_tree(target, book_url)
+    _git_commit(target)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="a new or empty folder outside the course repository")
     parser.add_argument("--book-url", help="the course website's address, linked from the learner README")
     args = parser.parse_args(argv)
-    done = f"student release written to {args.out} (one commit): push it as the learners' template repository."
-    return run_builder(lambda: build(args.out, book_url=args.book_url), done)
+    written: list[bool] = []
+    code = run_builder(lambda: written.append(build(args.out, book_url=args.book_url)), "")
+    if code == 0:
+        print(f"student release written to {args.out} (one commit): push it as the learners' template repository." if written[0] else f"{args.out} already holds this student release; nothing written.")
+    return code
 
 
 def run_builder(make: Callable[[], object], done: str) -> int:
@@ -202,7 +224,8 @@ def run_builder(make: Callable[[], object], done: str) -> int:
     except (StudentReleaseError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(done)
+    if done:
+        print(done)
     return 0
 
 
