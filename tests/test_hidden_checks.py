@@ -33,7 +33,11 @@ def test_registry_and_solution_notebook_agree_on_every_check_and_its_points(assi
 @pytest.mark.parametrize("assignment", WITH_SOLUTION)
 def test_every_assignment_has_hidden_checks_whose_code_nbgrader_strips_from_the_exercise(assignment: Assignment) -> None:
     hidden = [c for c in checks_for(assignment, include_hidden=True) if c.hidden]
-    assert hidden and not any(c.hidden for c in checks_for(assignment))
+    assert hidden, (
+        f"{assignment.id} has no hidden check: add one with @check(..., hidden=True) after the HIDDEN CHECKS line at the "
+        f"end of autograder/checks/{assignment.checks_module}.py, and its test cell in {assignment.solution_path.name} (CONTRIBUTING.md)"
+    )
+    assert not any(c.hidden for c in checks_for(assignment))
     exercise = assignment.exercise_path.read_text(encoding="utf-8")
     assert BEGIN_HIDDEN in assignment.solution_path.read_text(encoding="utf-8") and BEGIN_HIDDEN not in exercise
     assert not [c.id for c in hidden if c.id in exercise]
