@@ -99,3 +99,18 @@ def test_official_grading_is_batch_strict_official_or_ci_and_local_wins() -> Non
     assert all(is_official(environ={}, **{flag: True}) for flag in ("official", "batch", "strict"))
     assert is_official(environ={"CI": "true"}) and is_official(environ={"CI": "1"})
     assert not is_official(local=True, batch=True, environ={"CI": "true"})
+
+
+def test_a_hidden_check_above_the_marker_or_a_public_one_below_it_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autograder.classroom.consistency import _hidden_before_marker
+    from autograder.registry import HIDDEN_CHECKS_MARKER, Check
+
+    (tmp_path / "fake_checks.py").write_text(f"def test_early(learner):\n    pass\n\n{HIDDEN_CHECKS_MARKER}\n\ndef test_late(learner):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import fake_checks
+
+    wrong = [Check("09.f.early", "t", 1, fake_checks.test_early, hidden=True), Check("09.f.late", "t", 1, fake_checks.test_late)]
+    right = [Check("09.f.early", "t", 1, fake_checks.test_early), Check("09.f.late", "t", 1, fake_checks.test_late, hidden=True)]
+    problems = _hidden_before_marker(wrong, "fake_checks.py")
+    assert len(problems) == 2 and "hidden check 09.f.early must follow the line" in problems[0] and "public check 09.f.late sits below" in problems[1]
+    assert _hidden_before_marker(right, "fake_checks.py") == []

@@ -15,11 +15,12 @@ import inspect
 import re
 import sys
 from pathlib import Path
+from typing import Iterable
 
 from autograder.assignments import ASSIGNMENTS, Assignment
 from autograder.notebook import read_notebook
 from autograder.paths import REPO_ROOT
-from autograder.registry import Check, checks_for
+from autograder.registry import HIDDEN_CHECKS_MARKER, Check, checks_for
 
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 _GRADE_CALL = re.compile(r'grade\("([^"]+)", globals\(\)\)')
@@ -50,6 +51,21 @@ def _where(path: Path) -> str:
         return str(path.relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
+
+
+def _hidden_before_marker(checks: Iterable[Check], module: str) -> list[str]:
+    """Hidden checks defined above the module's HIDDEN CHECKS line (the student release would
+    hand them out), and public checks below it (the release would lose them)."""
+    problems = []
+    for check in checks:
+        lines, first = inspect.getsourcelines(inspect.getmodule(check.func))
+        marker = next((first + i for i, line in enumerate(lines) if line.rstrip("\n") == HIDDEN_CHECKS_MARKER), None)
+        line = inspect.getsourcelines(check.func)[1]
+        if check.hidden and (marker is None or line < marker):
+            problems.append(f"{module}: the hidden check {check.id} must follow the line {HIDDEN_CHECKS_MARKER!r}; move it below.")
+        elif not check.hidden and marker is not None and line > marker:
+            problems.append(f"{module}: the public check {check.id} sits below the HIDDEN CHECKS line, which the student release cuts; move it above.")
+    return problems
 
 
 def mismatches(assignment: Assignment, notebook_path: Path | None = None) -> list[str]:
@@ -88,6 +104,7 @@ def mismatches(assignment: Assignment, notebook_path: Path | None = None) -> lis
             problems.append(f"{notebook}: the test cell of {check_id} must be locked (nbgrader 'locked': true).")
         if cell.source != expected_source:
             problems.append(f"{notebook}: the test cell of {check_id} should read exactly:\n{expected_source}")
+    problems += _hidden_before_marker(checks.values(), module)
     for check_id, check in checks.items():
         if check_id not in seen:
             kind = "hidden " if check.hidden else ""
