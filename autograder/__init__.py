@@ -15,6 +15,7 @@ Modules (one job each):
     notebook     read notebooks, pull out learner code, import functions from notebooks
     codec        the pickle-free wire format between grader and sandbox
     sandbox      run untrusted code in a child process with limits (``_sandbox_worker``)
+    isolation    bubblewrap (the boundary), the course's rules for it, trusted stand-ins
     engine       run checks through pytest
     batch        grade a folder of submissions
     report       terminal, JSON (Gradescope), JUnit and CSV reports

@@ -32,7 +32,7 @@ from contextlib import ExitStack, nullcontext
 from typing import Any, Callable, Iterable
 
 from autograder import codec
-from autograder.learner import POSTPROCESS_CONTEXTS, POSTPROCESSORS, call_learner_function, describe_exception, describe_missing, functions_swapped_in
+from autograder.learner import POSTPROCESS_CONTEXTS, POSTPROCESSORS, call_learner, describe_exception, describe_missing, functions_swapped_in, resolve_markers
 from autograder.notebook import Cell, execute_cells
 
 NETWORK_EVENTS = frozenset({
@@ -362,13 +362,13 @@ class Worker:
         self.module = types.ModuleType("__main__")
         self.namespace: dict[str, Any] = self.module.__dict__
 
-    def exec_cells(self, cells: list[list[Any]], filename: str) -> dict[str, Any]:
+    def exec_cells(self, cells: list[list[Any]], filename: str, labels: dict[int, str]) -> dict[str, Any]:
         sys.modules["__main__"] = self.module  # as in Jupyter, `import __main__` is the notebook
         errors: list[list[Any]] = []  # [cell index, "Type: message"]; the parent rebuilds the lines
         for index, source in cells:
             send(self.reply_fd, {"event": "cell", "index": index})
             try:
-                errors += [[index, line.split(": ", 1)[-1]] for line in execute_cells([Cell(index, "code", source, {})], self.namespace, filename)]
+                errors += [[index, line.split(": ", 1)[-1]] for line in execute_cells([Cell(index, "code", source, {}, labels.get(index, ""))], self.namespace, filename)]
             except BaseException as exc:  # noqa: BLE001 - sys.exit and friends end the cell only
                 errors.append([index, f"{type(exc).__name__}: {exc}"])
         send(self.reply_fd, {"event": "cell", "index": None})
@@ -416,12 +416,12 @@ class Worker:
             stack.enter_context(functions_swapped_in(self.namespace, standins))
             func = self.namespace.get(name)
             if not callable(func):
-                return {"status": "error", "message": describe_missing(name)}
+                return {"status": "error", "message": describe_missing(name, self.namespace)}
             try:
                 postprocess = request.get("postprocess")
                 context = POSTPROCESS_CONTEXTS[postprocess]() if postprocess in POSTPROCESS_CONTEXTS else nullcontext()
                 with context:
-                    value = call_learner_function(func, request["args"], request["kwargs"])
+                    value = call_learner(name, func, resolve_markers(request["args"]), resolve_markers(request["kwargs"]))
                 if postprocess:
                     value = POSTPROCESSORS[postprocess](value, **request.get("post_kwargs", {}))
             except BaseException as exc:  # noqa: BLE001 - any learner failure becomes a message
@@ -483,7 +483,7 @@ def main(argv: list[str]) -> int:
         if request is None:
             return 0
         if request.get("op") == "exec":
-            reply = worker.exec_cells(request["cells"], request.get("filename", "notebook"))
+            reply = worker.exec_cells(request["cells"], request.get("filename", "notebook"), dict(request.get("labels") or []))
         elif request.get("op") == "call":
             reply = reply_frame(worker.call(request), request["name"])
         else:

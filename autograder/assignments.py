@@ -1,4 +1,4 @@
-"""The five assignments: their ids, notebook names and rules."""
+"""The assignments: their ids, notebook names and rules."""
 
 from __future__ import annotations
 
@@ -43,6 +43,9 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
     Assignment("03-pooling", "03", "pooling.ipynb", "Pooling", True, "pooling"),
     Assignment("04-backprop", "04", "backprop.ipynb", "Backpropagation", True, "backprop"),
     Assignment("05-architectures", "05", "architectures.ipynb", "Classic architectures", False, "architectures"),
+    # A NumPy part and build_resnet18 in torch: torch is importable, and the checks call the NumPy
+    # functions through Learner.call_numpy_only, which fails a call that uses torch.
+    Assignment("08-modern", "08", "modern.ipynb", "Modern architectures", False, "modern"),
 )
 
 FORBIDDEN_IN_NUMPY_ASSIGNMENTS: tuple[str, ...] = ("torch", "scipy.signal", "scipy.ndimage")

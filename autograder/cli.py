@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
             classbatch.print_summary(rows)
     else:
         if not args.paths and not os.path.isdir("exercises"):
-            print("exercises/ does not exist here: pass a notebook or a folder, or run `make exercises` in the course repository.", file=sys.stderr)
+            print("exercises/ does not exist here: pass the path of your notebook or its folder, or run this from your clone of the course repository.", file=sys.stderr)
             return EXIT_INPUT
         notebooks, errors, notes = engine.find_notebooks(args.paths or ["exercises"])
         for line in notes:

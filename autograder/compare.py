@@ -36,8 +36,9 @@ def _as_array(got: Any, call: str, what: str, expected: np.ndarray) -> np.ndarra
         return got
     if np.isscalar(got) and expected.shape == ():
         return np.asarray(got)
+    hint = " Hint: the function returned nothing; end it with `return` and the result." if got is None else ""
     raise CheckFailed(
-        f"{call}: {what} is a {type(got).__name__}, expected a NumPy array of shape {tuple(expected.shape)}."
+        f"{call}: {what} is a {type(got).__name__}, expected a NumPy array of shape {tuple(expected.shape)}.{hint}"
     )
 
 

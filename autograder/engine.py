@@ -305,7 +305,7 @@ def run_checks(learner: Any, assignment: Assignment, *, only: str | None = None,
     if code == pytest.ExitCode.INTERRUPTED:
         raise KeyboardInterrupt
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
-        raise GradingError(f"pytest could not run the checks of {assignment.id} (exit code {int(code)}); run `make test` to diagnose.")
+        raise GradingError(f"pytest could not run the checks of {assignment.id} (exit code {int(code)}); this is the grader's fault, not your notebook's: report it to the course staff.")
     return plugin.check_results()
 
 
@@ -515,6 +515,6 @@ def find_notebooks(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path],
                     continue
             found.append(candidate)
         if not found:
-            errors.append(f"{path} holds no course notebook; pass a notebook or a folder such as exercises/ (run `make exercises` to create it).")
+            errors.append(f"{path} holds no course notebook; pass your notebook or a folder such as exercises/.")
         notebooks += found
     return notebooks, errors, notes

@@ -16,10 +16,14 @@ checks pass on unchanged.
 from __future__ import annotations
 
 import copy
+import inspect
+import sys
 from contextlib import contextmanager
 import time
 import traceback
+import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping, Protocol, Sequence
 
 import numpy as np
@@ -74,39 +78,88 @@ def leaf_layers(module: Any) -> list[str]:
     return [repr(m) for m in module.modules() if not list(m.children())]
 
 
-def summarize_module(module: Any, input_shape: Sequence[int] | None = None) -> dict[str, Any]:
-    """Describe a ``torch.nn.Module`` as plain data: type, parameter count, leaf layers and,
-    given an input shape, the output shape for a zero input.
+def summarize_module(module: Any, input_shape: Sequence[int] | None = None, weights_seed: int | None = None) -> dict[str, Any]:
+    """Describe a ``torch.nn.Module`` as plain data: type, parameter count, leaf layers, its
+    ``state_dict``'s keys and shapes and, given an input shape, the output shape for a zero input.
+
+    With ``weights_seed``, the module's whole state is first overwritten by
+    :func:`fill_seeded_state` in float64 and the input is :func:`seeded_input` instead of zeros:
+    ``"output"`` then holds the eval-mode output, which a check compares with a reference
+    module filled the same way.
 
     Returns:
         ``{"type": str, "is_module": bool, "parameters": int, "layers": [str, ...],
-        "output_shape": tuple | None}``
+        "state": [(key, shape), ...], "state_dict_keys": [str, ...], "output_shape": tuple | None,
+        "output": array | None}``
     """
     import torch
 
     if not isinstance(module, torch.nn.Module):
-        return {"type": type(module).__name__, "is_module": False, "parameters": 0, "layers": [], "output_shape": None}
+        return {"type": type(module).__name__, "is_module": False, "parameters": 0, "layers": [], "state": [], "state_dict_keys": [], "output_shape": None, "output": None}
     leaves = leaf_layers(module)
     if any(p.is_meta for p in module.parameters()):
         # Built on the meta device (by the learner): give it uninitialised memory; only shapes are read.
         module = module.to_empty(device="cpu")
-    output_shape = None
+    state = [(str(key), tuple(value.shape)) for key, value in module.state_dict().items()]
+    output_shape = output = None
     if input_shape is not None:
         with torch.no_grad():
             was_training = module.training
             module.eval()
-            output_shape = tuple(module(torch.zeros(*input_shape)).shape)
+            if weights_seed is None:
+                output_shape = tuple(module(torch.zeros(*input_shape)).shape)
+            else:
+                fill_seeded_state(module.double(), weights_seed)
+                result = module(torch.from_numpy(seeded_input(input_shape, weights_seed)))
+                output_shape, output = tuple(result.shape), result.numpy().copy()
             module.train(was_training)
     return {
         "type": type(module).__name__,
         "is_module": True,
         "parameters": int(sum(p.numel() for p in module.parameters())),
         "layers": leaves,
+        "state": state,
         "output_shape": output_shape,
+        "output": output,
+        "state_dict_keys": [key for key, _ in state],
     }
 
 
-POSTPROCESSORS: dict[str, Callable[..., Any]] = {"module_summary": summarize_module}
+def seeded_input(shape: Sequence[int], seed: int) -> np.ndarray:
+    """A float64 standard-normal input of ``shape`` from ``default_rng(seed)``."""
+    return np.random.default_rng(seed).standard_normal(tuple(shape))
+
+
+def fill_seeded_state(module: Any, seed: int) -> Any:
+    """Overwrite every floating-point entry of ``module.state_dict()`` (in place) with values
+    that depend only on ``seed``, the entry's key and its shape, so two modules with the same
+    keys and shapes compute the same function: weights He-scaled normals, biases and BN shifts
+    and running means small normals, BN scales near 1, running variances in [0.5, 1.5].
+
+    Returns:
+        ``module``.
+    """
+    import torch
+
+    with torch.no_grad():
+        for key, value in module.state_dict().items():
+            if not value.is_floating_point():
+                continue  # num_batches_tracked
+            rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
+            shape = tuple(value.shape)
+            if key.endswith("running_var"):
+                values = rng.uniform(0.5, 1.5, shape)
+            elif value.dim() > 1:
+                values = rng.standard_normal(shape) * np.sqrt(2.0 / max(1, int(np.prod(shape[1:]))))
+            elif key.endswith("weight"):
+                values = 1.0 + 0.1 * rng.standard_normal(shape)
+            else:
+                values = 0.1 * rng.standard_normal(shape)
+            value.copy_(torch.from_numpy(values))
+    return module
+
+
+POSTPROCESSORS: dict[str, Callable[..., Any]] = {"module_summary": summarize_module, "numpy_only": lambda value: value}
 
 
 @contextmanager
@@ -129,8 +182,47 @@ def _leave_as_is(tensor: Any, *args: Any, **kwargs: Any) -> Any:
     return tensor
 
 
+class NumPyOnlyViolation(LearnerError):
+    """A function of an assignment's NumPy part called torch, scipy.signal or scipy.ndimage."""
+
+
+@contextmanager
+def numpy_only() -> Iterator[None]:
+    """A context in which learner code may not call into torch, scipy.signal or scipy.ndimage,
+    even though they are imported: for assignments with a NumPy part and a PyTorch part in one
+    notebook (08), where importing torch cannot be refused. A profile hook
+    (``sys.setprofile``) records the first call whose function belongs to one of those modules,
+    Python or C; leaving the context then raises :class:`NumPyOnlyViolation`.
+    """
+    from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS
+
+    seen: list[str] = []
+
+    def owner(frame: Any, event: str, arg: Any) -> tuple[str, str]:
+        if event == "call":
+            return str(frame.f_globals.get("__name__", "")), frame.f_code.co_name
+        module = getattr(arg, "__module__", None) or type(getattr(arg, "__self__", None)).__module__
+        return str(module), str(getattr(arg, "__name__", "?"))
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if seen or event not in ("call", "c_call"):
+            return
+        module, name = owner(frame, event, arg)
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in FORBIDDEN_IN_NUMPY_ASSIGNMENTS):
+            seen.append(f"{module}.{name}")
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+    if seen:
+        raise NumPyOnlyViolation(f"it called {seen[0]}, but this is the assignment's NumPy part: torch, scipy.signal and scipy.ndimage are not allowed here; write it with NumPy only.")
+
+
 # The context the learner's function runs in when its result goes to a postprocessor.
-POSTPROCESS_CONTEXTS: dict[str, Callable[[], Any]] = {"module_summary": initialization_skipped}
+POSTPROCESS_CONTEXTS: dict[str, Callable[[], Any]] = {"module_summary": initialization_skipped, "numpy_only": numpy_only}
 
 
 def resolve_markers(value: Any) -> Any:
@@ -148,24 +240,91 @@ def resolve_markers(value: Any) -> Any:
     return value
 
 
-def describe_missing(name: str) -> str:
-    """One teaching line about a function the notebook does not define."""
+def _arrays(value: Any, path: str) -> Iterator[tuple[str, np.ndarray]]:
+    """(how to name it, array) for every NumPy array in ``value``, also inside containers."""
+    if isinstance(value, np.ndarray):
+        yield path, value
+    elif isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            yield from _arrays(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _arrays(item, f"{path}[{key!r}]")
+
+
+def _unchanged(before: np.ndarray, after: np.ndarray) -> bool:
+    if before.shape != after.shape or before.dtype != after.dtype:
+        return False
+    try:
+        return bool(np.array_equal(before, after, equal_nan=True))
+    except TypeError:  # dtypes without NaN
+        return bool(np.array_equal(before, after))
+
+
+def call_learner(name: str, func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """``func(*args, **kwargs)``, then a check that it left its array arguments as they were
+    (values, shape, dtype): inputs are read-only by contract.
+
+    Raises:
+        LearnerError: the function changed an argument in place.
+    """
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs).arguments
+    except (TypeError, ValueError):  # wrong arity is the call's own error, reported below
+        bound = {**{f"argument {i + 1}": a for i, a in enumerate(args)}, **kwargs}
+    watched = [(path, array, array.copy()) for key, value in bound.items() for path, array in _arrays(value, key)]
+    value = func(*args, **kwargs)
+    for path, array, before in watched:
+        if not _unchanged(before, array):
+            simple = path.isidentifier()
+            fix = f"work on a copy ({path} = {path}.copy()) or build a new array" if simple else "work on a copy or build a new array"
+            raise LearnerError(f"{name} changed its argument {path} in place; {fix}.")
+    return value
+
+
+def describe_missing(name: str, namespace: Mapping[str, Any] | None = None) -> str:
+    """One teaching line about a function the notebook does not define; names the notebook's
+    function with the closest name when there is one (a renamed or misspelt function)."""
+    import difflib
+
+    defined = [k for k, v in (namespace or {}).items() if isinstance(k, str) and callable(v) and not k.startswith("_")]
+    close = difflib.get_close_matches(name, defined, n=1, cutoff=0.8)
+    if close:
+        return f"{name} is not defined, but {close[0]} is: did you rename it? The grader calls {name}; keep the name the notebook gave it."
     return f"{name} is not defined: run the cell that defines it and fix any error it shows."
 
 
 def describe_exception(name: str, exc: BaseException, tb: traceback.StackSummary | None = None) -> str:
     """One teaching line about an exception raised by the learner's function ``name``."""
+    if isinstance(exc, LearnerError):
+        return str(exc)
     if isinstance(exc, NotImplementedError):
         return f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell with your code."
     if isinstance(exc, SystemExit):
         return f"{name} called sys.exit({exc.code!r}); a graded function must return a value instead."
+    if isinstance(exc, NumPyOnlyViolation):
+        return f"{name}: {exc}"
     if isinstance(exc, MemoryError):
         return f"{name} ran out of memory; avoid building arrays far larger than the output."
-    where = ""
-    if tb:
-        frame = tb[-1]
-        where = f" (line {frame.lineno}: {frame.line.strip() if frame.line else '?'})"
-    return f"{name} raised {type(exc).__name__}: {exc}{where}"
+    return f"{name} raised {type(exc).__name__}: {exc}{_learner_line(tb)}"
+
+
+def _learner_line(tb: traceback.StackSummary | None) -> str:
+    """`` (code cell 7 of 23, line 5: `x *= 2`)`` for the innermost frame of the learner's own
+    code; never a line of the course's solutions, of the grader or of a library."""
+    from autograder.notebook import learner_cell_label
+
+    for frame in reversed(tb or []):
+        label = learner_cell_label(frame.filename)
+        if label is None and (frame.filename.startswith("<") or frame.filename.startswith(_NOT_LEARNER_PREFIXES)):
+            continue
+        where = f"{label}, " if label else ""
+        return f" ({where}line {frame.lineno}: `{frame.line.strip() if frame.line else '?'}`)"
+    return ""
+
+
+# library, standard library and grader files: a learner's frame is none of these
+_NOT_LEARNER_PREFIXES = (sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parent))
 
 
 @contextmanager
@@ -182,12 +341,6 @@ def functions_swapped_in(namespace: MutableMapping[str, Any], functions: Mapping
                 namespace.pop(key, None)
             else:
                 namespace[key] = value
-
-
-def call_learner_function(func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    """The one place where a learner function is called (in process and in the sandbox), on
-    arguments with their markers resolved."""
-    return func(*resolve_markers(tuple(args)), **resolve_markers(dict(kwargs)))
 
 
 class Learner(Protocol):
@@ -209,9 +362,13 @@ class Learner(Protocol):
         (:mod:`autograder.isolation.standins`) while it runs, so a mistake in a helper costs
         points in the helper's own checks only. ``name`` itself is never swapped."""
 
-    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
+    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, weights_seed: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """Call ``name`` and return :func:`summarize_module` of the result (for functions that
         build ``torch.nn.Module``s)."""
+
+    def call_numpy_only(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Like :meth:`call`, inside :func:`numpy_only`: a call into torch, scipy.signal or
+        scipy.ndimage raises :class:`LearnerError`."""
 
     def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
         """Wall times in seconds of ``repeats`` calls, measured by trusted code."""
@@ -242,13 +399,17 @@ class InProcessLearner:
     def _function(self, name: str) -> Callable[..., Any]:
         func = self.namespace.get(name)
         if not callable(func):
-            raise LearnerError(describe_missing(name))
+            raise LearnerError(describe_missing(name, self.namespace))
         return func
 
     def _invoke(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         func = self._function(name)
+        args = resolve_markers(copy.deepcopy(tuple(args)))
+        kwargs = resolve_markers(copy.deepcopy(dict(kwargs)))
         try:
-            return call_learner_function(func, copy.deepcopy(tuple(args)), copy.deepcopy(dict(kwargs)))
+            return call_learner(name, func, args, kwargs)
+        except LearnerError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any learner failure becomes a message
             tb = traceback.extract_tb(exc.__traceback__)
             raise LearnerError(describe_exception(name, exc, tb)) from None
@@ -278,10 +439,20 @@ class InProcessLearner:
         finally:
             armed[0] = False
 
-    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
+    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, weights_seed: int | None = None, **kwargs: Any) -> dict[str, Any]:
         with POSTPROCESS_CONTEXTS["module_summary"]():
             module = self._invoke(name, args, kwargs)
-        return summarize_module(module, input_shape)
+        try:  # the module's own forward runs here, as in the sandbox's postprocessor
+            return summarize_module(module, input_shape, weights_seed)
+        except Exception as exc:  # noqa: BLE001 - any learner failure becomes a message
+            raise LearnerError(describe_exception(name, exc, traceback.extract_tb(exc.__traceback__))) from None
+
+    def call_numpy_only(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            with POSTPROCESS_CONTEXTS["numpy_only"]():
+                return self._invoke(name, args, kwargs)
+        except NumPyOnlyViolation as violation:
+            raise NumPyOnlyViolation(f"{name}: {violation}") from None
 
     def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
         return wall_times(lambda: self._invoke(name, args, kwargs), repeats)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import linecache
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,12 +42,15 @@ class Cell:
         cell_type: ``"code"``, ``"markdown"`` or ``"raw"``.
         source: the cell's text.
         metadata: the cell's metadata dict.
+        label: where a learner finds the cell, e.g. ``"code cell 7 of 23"`` (code cells count
+            from 1 in the order Jupyter shows them); empty when unknown.
     """
 
     index: int
     cell_type: str
     source: str
     metadata: Mapping[str, Any]
+    label: str = ""
 
     @property
     def nbgrader(self) -> Mapping[str, Any]:
@@ -72,6 +76,10 @@ class Notebook:
     def learner_code(self) -> list[Cell]:
         """Code cells that hold the learner's code, in order (no test or self-check cells)."""
         return [c for c in self.cells if c.cell_type == "code" and not c.is_test and not c.is_selfcheck]
+
+    def code_cell_labels(self) -> dict[int, str]:
+        """Cell index -> ``"code cell k of m"`` for every code cell."""
+        return {c.index: c.label for c in self.cells if c.cell_type == "code"}
 
     def test_cells(self) -> list[Cell]:
         """The locked autograder test cells."""
@@ -101,13 +109,15 @@ def parse_notebook(text: str, path: Path) -> Notebook:
     if data.get("nbformat") != 4:
         raise NotebookError(f"{path} has nbformat {data.get('nbformat')!r}; save it with Jupyter 4 or later (nbformat 4).")
     cells = []
+    code_total = sum(1 for raw in data["cells"] if isinstance(raw, dict) and raw.get("cell_type") == "code")
     for index, raw in enumerate(data["cells"]):
         if not isinstance(raw, dict) or raw.get("cell_type") not in ("code", "markdown", "raw"):
             raise NotebookError(f"{path}: cell {index} is malformed; re-save the notebook in Jupyter.")
         metadata = raw.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise NotebookError(f"{path}: cell {index} has malformed metadata; re-save the notebook in Jupyter.")
-        cells.append(Cell(index, raw["cell_type"], _source_text(raw.get("source", ""), path, index), metadata))
+        label = f"code cell {sum(1 for c in cells if c.cell_type == 'code') + 1} of {code_total}" if raw["cell_type"] == "code" else ""
+        cells.append(Cell(index, raw["cell_type"], _source_text(raw.get("source", ""), path, index), metadata, label))
     metadata = data.get("metadata") or {}
     return Notebook(path=path, cells=tuple(cells), metadata=metadata if isinstance(metadata, dict) else {})
 
@@ -187,6 +197,24 @@ def _compile_cell(source: str, name: str, namespace: dict[str, Any]) -> CodeType
         return code
 
 
+CELL_FILENAME = re.compile(r"^<(?P<notebook>.+), (?P<label>code cell \d+ of \d+|cell \d+)>$")
+SOLUTION_PREFIX = "course solution "
+
+
+def cell_filename(notebook: str, cell: Cell) -> str:
+    """The name a cell's code is compiled under, e.g. ``<convolution.ipynb, code cell 7 of 23>``."""
+    return f"<{notebook}, {cell.label or f'cell {cell.index}'}>"
+
+
+def learner_cell_label(filename: str) -> str | None:
+    """``"code cell 7 of 23"`` for a learner cell's compiled name, ``None`` for anything else
+    (library code, the course's solutions)."""
+    match = CELL_FILENAME.match(filename)
+    if match is None or match["notebook"].startswith(SOLUTION_PREFIX):
+        return None
+    return match["label"]
+
+
 def execute_cells(cells: Iterable[Cell], namespace: dict[str, Any], filename: str) -> list[str]:
     """Execute code cells one by one into ``namespace``; an error in one cell is recorded and
     the next cell still runs, as in nbgrader.
@@ -196,8 +224,9 @@ def execute_cells(cells: Iterable[Cell], namespace: dict[str, Any], filename: st
     """
     errors = []
     for cell in cells:
-        name = f"<{filename} cell {cell.index}>"
-        # lets tracebacks and learner.describe_exception quote the line, as Jupyter does
+        name = cell_filename(filename, cell)
+        # lets tracebacks and learner.describe_exception quote the line, as Jupyter does; the
+        # name differs between notebooks, so the course's solutions never replace a learner's cell
         linecache.cache[name] = (len(cell.source), None, cell.source.splitlines(True), name)
         try:
             code = _compile_cell(cell.source, name, namespace)
@@ -207,19 +236,20 @@ def execute_cells(cells: Iterable[Cell], namespace: dict[str, Any], filename: st
     return errors
 
 
-def load_functions(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> dict[str, Any]:
+def load_functions(path: str | os.PathLike[str], names: Iterable[str] | None = None, *, filename: str | None = None) -> dict[str, Any]:
     """Run a notebook's learner code in a fresh namespace and return the named functions.
 
     Args:
         path: the notebook.
         names: functions to return; all public callables defined by the notebook when ``None``.
+        filename: the name its cells are compiled under (default: the path as given).
 
     Raises:
         NotebookError: the notebook cannot be read or does not define a requested name.
     """
     notebook = read_notebook(path)
     namespace: dict[str, Any] = {"__name__": f"notebook_{Path(path).stem}"}
-    errors = execute_cells(notebook.learner_code(), namespace, Path(path).name)
+    errors = execute_cells(notebook.learner_code(), namespace, filename or str(path))
     if names is None:
         return {k: v for k, v in namespace.items() if callable(v) and not k.startswith("_") and getattr(v, "__module__", None) == namespace["__name__"]}
     missing = [n for n in names if not callable(namespace.get(n))]
@@ -235,7 +265,7 @@ def _solution_namespace(assignment_id: str) -> dict[str, Any]:
     # A solution that imports from its siblings (05 does, with import_functions) finds them
     # beside its own folder, wherever the caller's working directory is.
     with notebook_dir_set(path.parent):
-        return load_functions(path)
+        return load_functions(path, filename=SOLUTION_PREFIX + str(path))
 
 
 @contextmanager

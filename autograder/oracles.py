@@ -50,7 +50,7 @@ def load_oracles(assignment_id: str, *, hidden: bool = False) -> Mapping[str, np
     """
     path = oracle_path(assignment_id, hidden=hidden)
     if not path.exists():
-        raise OracleError(f"oracle fixture {path} is missing; run `make fixtures`.")
+        raise OracleError(f"oracle fixture {path} is missing: the course's files are incomplete; restore it with `git checkout -- {path}`.")
     with np.load(path, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     for array in arrays.values():
@@ -71,7 +71,7 @@ def oracle(assignment_id: str, key: str) -> np.ndarray:
     try:
         return arrays[key]
     except KeyError:
-        raise OracleError(f"oracle {key!r} of {assignment_id} is missing; run `make fixtures`.") from None
+        raise OracleError(f"oracle {key!r} of {assignment_id} is missing: the course's files are out of date; update your clone (git pull).") from None
 
 
 def build_oracles(assignment: Assignment, *, hidden: bool = False) -> dict[str, np.ndarray]:

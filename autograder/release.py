@@ -10,12 +10,18 @@ The output is stable: nbgrader's checksums and cell ids depend only on the solut
 editor state that does change between saves (timings, scroll positions, the kernel's version) is
 stripped. A file is rewritten only when its bytes change, so an unchanged solution leaves
 ``exercises/`` as it was and ``git status`` clean.
+
+A release never loses anyone's work: it writes nothing unless every assignment generated, and it
+replaces or removes only files that are exactly what an earlier release wrote (their digests are
+in ``exercises/.released.json``). A notebook a learner has edited, even only re-saved, stops it
+with one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import hashlib
 import io
 import json
 import logging
@@ -150,33 +156,87 @@ def _run_generate_assignment(course_root: Path, assignment_id: str, config: Any)
     return course_root / "release" / assignment_id
 
 
-def _sync_tree(generated: Path, target: Path) -> list[Path]:
-    """Make ``target`` hold exactly ``generated``'s files (notebooks normalized), writing only
-    files whose bytes change. Returns the files written or removed."""
-    changed: list[Path] = []
+MANIFEST_NAME = ".released.json"
+"""In the output folder: each file a release wrote and its SHA-256, so a later release can tell
+its own untouched files (which it may replace or remove) from a learner's work (which it never
+touches)."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_manifest(output_dir: Path) -> dict[str, str]:
+    try:
+        data = json.loads((output_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _wanted_files(generated: Path) -> dict[Path, bytes]:
+    """Relative path -> the bytes a release writes (notebooks normalized)."""
     wanted: dict[Path, bytes] = {}
     for source in sorted(p for p in generated.rglob("*") if p.is_file()):
         relative = source.relative_to(generated)
-        if source.suffix == ".ipynb":
-            wanted[relative] = notebook_bytes(read_normalized(source))
-        else:
-            wanted[relative] = source.read_bytes()
-    if target.exists():
-        for existing in sorted(p for p in target.rglob("*") if p.is_file() or p.is_symlink()):
-            if existing.relative_to(target) not in wanted:
-                existing.unlink()
-                changed.append(existing)
-        for directory in sorted((p for p in target.rglob("*") if p.is_dir()), reverse=True):
-            if not any(directory.iterdir()):
-                directory.rmdir()
+        wanted[relative] = notebook_bytes(read_normalized(source)) if source.suffix == ".ipynb" else source.read_bytes()
+    return wanted
+
+
+def _plan(wanted: dict[Path, bytes], target: Path, released: dict[str, str], prefix: str) -> tuple[dict[Path, bytes], list[Path], list[Path]]:
+    """(files to write, files to remove, files that hold someone's changes) for one assignment
+    folder. A file may be replaced or removed only when it is missing or exactly what the last
+    release wrote (its digest is in the manifest); any other file is someone's work."""
+    writes: dict[Path, bytes] = {}
+    removals: list[Path] = []
+    edited: list[Path] = []
     for relative, content in wanted.items():
         path = target / relative
-        if path.is_file() and path.read_bytes() == content:
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            edited.append(path)
+        elif not path.exists():
+            writes[path] = content
+        else:
+            current = path.read_bytes()
+            if current == content:
+                continue
+            if released.get(f"{prefix}/{relative.as_posix()}") == _sha256(current):
+                writes[path] = content
+            else:
+                edited.append(path)
+    for key, digest in released.items():
+        if not key.startswith(prefix + "/"):
             continue
+        relative = Path(key[len(prefix) + 1:])
+        path = target / relative
+        if relative not in wanted and path.is_file() and not path.is_symlink() and _sha256(path.read_bytes()) == digest:
+            removals.append(path)  # a stale file of an earlier release, unchanged; anything else stays
+    return writes, removals, edited
+
+
+def _apply(writes: dict[Path, bytes], removals: list[Path]) -> list[Path]:
+    changed: list[Path] = []
+    for path in removals:
+        path.unlink()
+        changed.append(path)
+        parent = path.parent
+        while parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    for path, content in writes.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
+        temporary = path.with_name(f".{path.name}.releasing")
+        temporary.write_bytes(content)
+        os.replace(temporary, path)  # a reader never sees half a notebook
         changed.append(path)
     return changed
+
+
+def _refuse_edits(edited: list[Path]) -> None:
+    if edited:
+        more = f" (and {len(edited) - 1} more)" if len(edited) > 1 else ""
+        raise ReleaseError(f"{os.path.relpath(edited[0])}{more} has changes that no release made (someone's work?); "
+                           "nothing was written: move it elsewhere first, or release into another folder with --output.")
 
 
 def generate(
@@ -189,6 +249,11 @@ def generate(
     """Run nbgrader ``generate_assignment`` on ``source_dir/<id>/`` for each id and put the
     result in ``output_dir/<id>/``.
 
+    All assignments are generated in a temporary folder first; ``output_dir`` changes only when
+    every one succeeded and no file there holds changes a release did not make (a learner's
+    work): a release replaces or removes only its own untouched files, recorded with their
+    digests in ``output_dir/.released.json``.
+
     Args:
         assignment_ids: folder names under ``source_dir``, e.g. ``["01-convolution"]``.
         output_dir: where the assignment folders go (``exercises/`` by default).
@@ -200,12 +265,17 @@ def generate(
         The files written or removed (empty when everything was already up to date).
 
     Raises:
-        ReleaseError: a source folder is missing or nbgrader rejects a notebook.
+        ReleaseError: a source folder is missing, nbgrader rejects a notebook, or a file in
+            ``output_dir`` holds someone's changes (nothing is written then).
     """
     for assignment_id in assignment_ids:
         if not any((source_dir / assignment_id).glob("*.ipynb")):
             raise ReleaseError(f"{source_dir / assignment_id} holds no notebook; write the solution notebook first.")
-    changed: list[Path] = []
+    output_dir = Path(output_dir)
+    released = _read_manifest(output_dir)
+    _refuse_edits([path for key, digest in released.items() if key.split("/", 1)[0] in assignment_ids
+                   for path in [output_dir / key] if path.is_file() and _sha256(path.read_bytes()) != digest])  # before the slow part
+    plans = []
     with tempfile.TemporaryDirectory(prefix="cnn-course-release-") as tmp:
         course_root = Path(tmp)
         (course_root / "source").symlink_to(Path(source_dir).resolve(), target_is_directory=True)
@@ -215,8 +285,18 @@ def generate(
         config.CourseDirectory.source_directory = "source"
         config.CourseDirectory.release_directory = "release"
         for assignment_id in assignment_ids:
-            generated = _run_generate_assignment(course_root, assignment_id, config)
-            changed += _sync_tree(generated, Path(output_dir) / assignment_id)
+            wanted = _wanted_files(_run_generate_assignment(course_root, assignment_id, config))
+            plans.append((assignment_id, wanted, *_plan(wanted, output_dir / assignment_id, released, assignment_id)))
+    _refuse_edits([path for *_, paths in plans for path in paths])
+    changed: list[Path] = []
+    for assignment_id, wanted, writes, removals, _ in plans:
+        changed += _apply(writes, removals)
+        released = {k: v for k, v in released.items() if not k.startswith(assignment_id + "/")}
+        released.update({f"{assignment_id}/{relative.as_posix()}": _sha256(content) for relative, content in wanted.items()})
+    manifest = (json.dumps(dict(sorted(released.items())), indent=1) + "\n").encode("utf-8")
+    manifest_path = output_dir / MANIFEST_NAME
+    if not manifest_path.is_file() or manifest_path.read_bytes() != manifest:
+        changed += _apply({manifest_path: manifest}, [])
     return changed
 
 

@@ -156,6 +156,8 @@ def gradescope(results: Sequence[NotebookResult], execution_time: float) -> dict
             notes.append(f"{result.path}: {clean(result.error)}")
             continue
         notes += [f"{result.path}: {clean(line)}" for line in result.cell_errors]
+        if result.info:
+            notes.append(f"{result.path}: {clean(result.info)}")
         for check in result.checks:
             tests.append({
                 "name": f"{check.id} {check.title}",
@@ -178,7 +180,7 @@ def gradescope(results: Sequence[NotebookResult], execution_time: float) -> dict
         "tests": tests,
         "extra_data": {
             "notebooks": [
-                {"path": str(r.path), "assignment": r.assignment, "score": r.score, "max_score": r.max_score, "error": clean(r.error or ""), "cell_errors": [clean(e) for e in r.cell_errors]}
+                {"path": str(r.path), "assignment": r.assignment, "score": r.score, "max_score": r.max_score, "error": clean(r.error or ""), "cell_errors": [clean(e) for e in r.cell_errors], "info": clean(r.info)}
                 for r in results
             ]
         },

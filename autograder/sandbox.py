@@ -477,7 +477,8 @@ class SandboxedLearner:
             self._child = _Child(self._config, self._env, self._output, self.limits, self.mounts)
             self._child.budget_end = self._budget_end
             cells = [[i, s] for i, s in self._cells if i not in self._skipped]
-            self._child.send({"op": "exec", "cells": cells, "filename": Path(self.notebook.path).name})
+            labels = [[i, label] for i, label in self.notebook.code_cell_labels().items()]
+            self._child.send({"op": "exec", "cells": cells, "filename": Path(self.notebook.path).name, "labels": labels})
         return self
 
     def close(self) -> None:
@@ -675,9 +676,12 @@ class SandboxedLearner:
     def call_with_standins(self, name: str, replaced: Iterable[str], *args: Any, **kwargs: Any) -> Any:
         return self._call(name, args, kwargs, standins_for(tuple(replaced), name))
 
-    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
-        post_kwargs = {"input_shape": tuple(input_shape) if input_shape is not None else None}
+    def call_and_summarize(self, name: str, *args: Any, input_shape: Sequence[int] | None = None, weights_seed: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        post_kwargs = {"input_shape": tuple(input_shape) if input_shape is not None else None, "weights_seed": weights_seed}
         return self._call(name, args, kwargs, postprocess="module_summary", post_kwargs=post_kwargs)
+
+    def call_numpy_only(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._call(name, args, kwargs, postprocess="numpy_only")
 
     def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
         return wall_times(lambda: self._call(name, args, kwargs, discard=True), repeats)

@@ -2,12 +2,16 @@
 
 ``with selfcheck("corr2d"): ...`` prints a one-line verdict instead of stopping the notebook,
 so an exercise notebook runs top to bottom even before anything is implemented.
+``inputs_unchanged(corr2d, x, k)`` checks the contract every graded function shares: it never
+writes into its arguments.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator
+
+from autograder.learner import LearnerError, call_learner
 
 
 @contextmanager
@@ -23,3 +27,16 @@ def selfcheck(name: str) -> Iterator[None]:
         print(f"✗ {name} raised {type(exc).__name__}: {exc}")
     else:
         print(f"✓ {name} works on this small example. Run the autograder for the full checks.")
+
+
+def inputs_unchanged(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``, asserting that it left its array arguments as they were
+    (the grader's own check, :func:`autograder.learner.call_learner`).
+
+    Raises:
+        AssertionError: the function changed an argument in place.
+    """
+    try:
+        return call_learner(getattr(function, "__name__", "the function"), function, args, kwargs)
+    except LearnerError as exc:
+        raise AssertionError(str(exc)) from None

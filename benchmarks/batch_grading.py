@@ -49,6 +49,10 @@ BUGS: dict[str, tuple[Mapping[str, str], ...]] = {
         {"biases = c_out if bias else 0": "biases = 0"},
         {"h = h.reshape(len(h), -1)": "h = h.transpose(0, 2, 3, 1).reshape(len(h), -1)"},
     ),
+    "08-modern": (
+        {"momentum * var * m / (m - 1)": "momentum * var"},
+        {"return dx + dx_shortcut, grads": "return dx, grads"},
+    ),
 }
 
 

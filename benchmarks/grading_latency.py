@@ -129,7 +129,7 @@ def run(quick: bool) -> Section:
         "CLI latency per notebook", f"< {CLI_GOAL_S:g} s each", f"slowest {worst} {Stats(tuple(cli_times[worst])).format(digits=3)}", not over,
         "; ".join(f"{a} takes {median[a]:.2f} s, {checks[a].median:.1f} s of it in its checks (slowest: {last[a].slowest(3)})" for a in over)
         + f". The first check's time includes waiting for the sandbox to import its modules and run the notebook's cells; "
-        f"for 05 that means torch, and `python -c 'import torch'` alone takes {torch_import.format()} here. The structure "
+        f"for 05 and 08 that means torch, and `python -c 'import torch'` alone takes {torch_import.format()} here. The structure "
         "checks are already cheap (modules built without random initialisation, one AlexNet forward pass); what remains is "
         "the NumPy LeNet-5 on 256 + 2,000 float64 images. Fix: fewer images or float32 there (the 2,000-image accuracy "
         "check is the course's requirement); for --batch, a sandbox that stays warm with torch imported across notebooks "
@@ -161,7 +161,7 @@ def run(quick: bool) -> Section:
             "same score from both graders", "equal", "equal" if not disagree else f"differ on {', '.join(disagree)}", not disagree,
             "the two graders disagree; `make test` runs tests/test_nbgrader_parity.py, which shows where.",
         ))
-    section.notes.append(f"`python -c 'import torch'` in a fresh process: {torch_import.format()}; every 05 grading pays it in the sandbox, and nbgrader's kernel pays it too.")
+    section.notes.append(f"`python -c 'import torch'` in a fresh process: {torch_import.format()}; every 05 and 08 grading pays it in the sandbox, and nbgrader's kernel pays it too.")
     section.notes.append("The nbgrader course is a temporary folder (source -> solutions/, made by autograder.release.temp_course: released, with a fresh gradebook); "
                          "`nbgrader autograde` runs from the repository root so the course's nbgrader_config.py applies.")
     if quick:

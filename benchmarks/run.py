@@ -4,7 +4,7 @@
 
 Benchmarks, in order: ``grading`` (CLI vs nbgrader latency), ``batch`` (a class through
 ``--batch``), ``layers`` (NumPy layers vs PyTorch), ``book`` (jupyter-book build), ``training``
-(reference models). A full run takes about 15 minutes and writes RESULTS.md; ``--quick`` (``make
+(reference models), ``sandbox`` (bubblewrap vs the previous guards). A full run takes about 15 minutes and writes RESULTS.md; ``--quick`` (``make
 bench QUICK=1``) takes under 2 and only prints, unless ``--output`` is given. Not part of ``make
 test``: timings are measurements, never assertions.
 """
@@ -26,6 +26,7 @@ import book_build
 import grading_latency
 import layer_speed
 import reference_training
+import sandbox_overhead
 from measure import SHARED_DATA, load_average
 from results import Section, machine, markdown, print_section
 
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Section]]] = {
     "layers": ("3. Layer speed", layer_speed.run),
     "book": ("4. Book build", book_build.run),
     "training": ("5. Reference training", reference_training.run),
+    "sandbox": ("6. Sandbox overhead", sandbox_overhead.run),
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

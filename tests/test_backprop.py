@@ -198,8 +198,8 @@ def test_every_check_fails_on_the_blank_notebook_saying_not_implemented(blank_le
     assert_every_check_says_not_implemented(blank_learner(ASSIGNMENT), ASSIGNMENT)
 
 
-def test_points_total_25_and_the_notebook_has_one_locked_test_cell_per_check() -> None:
-    assert sum(c.points for c in checks_for(ASSIGNMENT)) == 25
+def test_points_total_26_and_the_notebook_has_one_locked_test_cell_per_check() -> None:
+    assert sum(c.points for c in checks_for(ASSIGNMENT)) == 26
     assert_test_cells_match_checks(ASSIGNMENT)
 
 

@@ -14,6 +14,8 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -46,7 +48,11 @@ BROKEN: dict[str, tuple[str, Mapping[str, str]]] = {
         {"np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))": "np.pad(x, ((0, 0), (0, 0), (0, 2 * ph), (0, 2 * pw)))"},
     ),
     "bug-relu-grad-at-zero": ("04-backprop", {"return dout * (x > 0)": "return dout * (x >= 0)"}),
+    "bug-shortcut-gradient": ("08-modern", {"return dx + dx_shortcut, grads": "return dx, grads"}),
+    # torch in 08's NumPy part: both graders fail that function's check (Learner.call_numpy_only)
+    "bug-torch-in-numpy-part": ("08-modern", {"[:, None, None]\n    return out\n": "[:, None, None]\n    return torch.from_numpy(out).numpy()\n"}),
 }
+ESCAPE = Path(tempfile.gettempdir()) / f"cnn-course-escaped-{uuid.uuid4().hex}.txt"  # outside every sandbox
 # student -> (assignment, replacements that change nothing a grader should see): Jupyter
 # syntax the kernel runs and the command line, without a kernel, must get past; stderr output
 # from a graded function, which nbgrader would score 0 in a test cell.
@@ -60,6 +66,10 @@ HARMLESS: dict[str, tuple[str, Mapping[str, str]]] = {
         "01-convolution",
         {"def sobel_magnitude(img):\n": "def sobel_magnitude(img):\n    import sys, warnings\n"
          "    print('debugging sobel_magnitude', file=sys.stderr)\n    warnings.warn('a learner warning')\n"},
+    ),
+    "writes-outside-the-sandbox": (
+        "01-convolution",
+        {"import numpy as np\n": f"import numpy as np\ntry:\n    open({str(ESCAPE)!r}, 'w').write('escaped')\nexcept OSError:\n    pass\n"},
     ),
 }
 LONE_05 = "only-05"
@@ -185,3 +195,9 @@ def test_jupyter_only_syntax_costs_nothing_in_either_grader(student: str, totals
 
 def test_05_handed_in_alone_scores_as_with_its_siblings(totals: dict[str, tuple[float, float]]) -> None:
     assert totals[f"{LONE_05}-05-architectures"] == totals["solution-05-architectures"]
+
+
+def test_nbgrader_runs_learner_code_in_the_sandbox_too(totals: dict[str, tuple[float, float]]) -> None:
+    nbgrader, cli = totals["writes-outside-the-sandbox-01-convolution"]
+    assert nbgrader == cli == max_points("01-convolution")
+    assert not ESCAPE.exists(), "a notebook wrote outside the sandbox under nbgrader autograde"

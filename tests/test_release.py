@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from autograder.assignments import ASSIGNMENTS, Assignment
 from autograder.paths import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
 from autograder.release import (
+    MANIFEST_NAME,
     ReleaseError,
     generate,
     load_nbgrader_config,
@@ -127,17 +129,75 @@ def test_release_writes_notebooks_as_nbformat_does(synthetic_release: Path) -> N
 
 
 @pytest.mark.nbgrader
-def test_release_again_rewrites_nothing_and_removes_stale_files(synthetic_source: Path, synthetic_release: Path) -> None:
-    notebook = synthetic_release / "01-convolution" / "convolution.ipynb"
+def test_release_again_rewrites_nothing_and_removes_only_its_own_stale_files(synthetic_source: Path, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    shutil.copytree(synthetic_source, source)
+    (source / "01-convolution" / "old_hint.txt").write_text("from a previous release")
+    output = tmp_path / "out"
+    generate(["01-convolution"], output, source)
+    notebook = output / "01-convolution" / "convolution.ipynb"
     before = (notebook.read_bytes(), notebook.stat().st_mtime_ns)
-    stale = synthetic_release / "01-convolution" / "old_hint.txt"
-    stale.write_text("from a previous release")
+    stale = output / "01-convolution" / "old_hint.txt"
+    mine = output / "01-convolution" / "my_notes.txt"
+    mine.write_text("a learner's own file")
+    (source / "01-convolution" / "old_hint.txt").unlink()
 
-    changed = generate(["01-convolution"], synthetic_release, synthetic_source)
+    changed = generate(["01-convolution"], output, source)
 
-    assert changed == [stale]
-    assert not stale.exists()
+    assert changed == [stale, output / MANIFEST_NAME]
+    assert not stale.exists() and mine.read_text() == "a learner's own file"
     assert (notebook.read_bytes(), notebook.stat().st_mtime_ns) == before
+
+
+def _release_then_edit(synthetic_source: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(source, output, notebook): a release, then a learner's edit of its notebook and a new
+    solution, so the next release would change that notebook."""
+    source = tmp_path / "src"
+    shutil.copytree(synthetic_source, source)
+    output = tmp_path / "out"
+    generate(["01-convolution"], output, source)
+    notebook = output / "01-convolution" / "convolution.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[2].source = nb.cells[2].source.replace("raise NotImplementedError()", "return x + x  # my answer")
+    nbformat.write(nb, notebook)
+    nb = nbformat.read(source / "01-convolution" / "convolution.ipynb", as_version=4)
+    nb.cells[0].source = "# Doubling, second edition"
+    nbformat.write(nb, source / "01-convolution" / "convolution.ipynb")
+    return source, output, notebook
+
+
+@pytest.mark.nbgrader
+def test_release_never_overwrites_a_learners_edited_notebook(synthetic_source: Path, tmp_path: Path) -> None:
+    source, output, notebook = _release_then_edit(synthetic_source, tmp_path)
+    work, manifest = notebook.read_bytes(), (output / MANIFEST_NAME).read_bytes()
+
+    with pytest.raises(ReleaseError, match=r"convolution.ipynb has changes that no release made .*nothing was written") as failure:
+        generate(["01-convolution"], output, source)
+
+    assert "\n" not in str(failure.value)
+    assert notebook.read_bytes() == work and (output / MANIFEST_NAME).read_bytes() == manifest
+    assert generate(["01-convolution"], tmp_path / "elsewhere", source)  # --output: a fresh copy beside it
+
+
+@pytest.mark.nbgrader
+def test_release_writes_nothing_when_nbgrader_refuses_any_assignment(synthetic_source: Path, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    shutil.copytree(synthetic_source / "01-convolution", source / "01-convolution")
+    shutil.copytree(synthetic_source / "01-convolution", source / "02-padding-stride")
+    output = tmp_path / "out"
+    generate(["01-convolution", "02-padding-stride"], output, source)
+    before = {p: p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    first = nbformat.read(source / "01-convolution" / "convolution.ipynb", as_version=4)
+    first.cells[0].source = "# Doubling, second edition"  # a change that would be released...
+    nbformat.write(first, source / "01-convolution" / "convolution.ipynb")
+    broken = nbformat.read(source / "02-padding-stride" / "convolution.ipynb", as_version=4)
+    broken.cells[2].source = broken.cells[2].source.replace("    ### END SOLUTION", "")  # ...but nbgrader refuses this one
+    nbformat.write(broken, source / "02-padding-stride" / "convolution.ipynb")
+
+    with pytest.raises(ReleaseError, match="No end solution statement found"):
+        generate(["01-convolution", "02-padding-stride"], output, source)
+
+    assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.nbgrader
@@ -177,9 +237,9 @@ def test_new_gradebook_carries_the_schema_revision_nbgrader_stamps(tmp_path: Pat
 
 # --- the course's configuration ---------------------------------------------------------------
 
-def test_nbgrader_config_maps_solutions_to_exercises_at_the_repo_root() -> None:
+def test_nbgrader_config_reads_solutions_and_never_releases_into_exercises() -> None:
     course = load_nbgrader_config().CourseDirectory
-    assert (course.root, course.source_directory, course.release_directory) == (str(REPO_ROOT), "solutions", "exercises")
+    assert (course.root, course.source_directory, course.release_directory) == (str(REPO_ROOT), "solutions", "release")
     assert course.db_url == f"sqlite:///{REPO_ROOT / 'gradebook.db'}"
 
 
@@ -248,25 +308,33 @@ def test_exercises_keep_the_assignment_metadata_and_selfcheck_tags(assignment: A
 
 # --- running notebooks ------------------------------------------------------------------------
 
-def _run_with_errors_allowed(path: Path) -> nbformat.NotebookNode:
-    """Run a notebook top to bottom in a fresh python3 kernel in its own folder, as nbgrader
-    does: an error ends its cell, not the run (a dead kernel still raises)."""
+def _run_all(path: Path) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom in a fresh python3 kernel in its own folder, stopping at an
+    error as JupyterLab's "Run All" does, except in cells tagged ``raises-exception``, which
+    nbclient and JupyterLab both run past (a dead kernel still raises)."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=SOLUTION_SECONDS, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(nb, timeout=SOLUTION_SECONDS, kernel_name="python3", allow_errors=False, resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", _assignment_params())
-def test_blank_exercise_runs_top_to_bottom_with_errors_only_in_test_cells(assignment: Assignment) -> None:
-    nb = _run_with_errors_allowed(assignment.exercise_path)
+def test_run_all_completes_on_the_blank_exercise_with_errors_only_in_test_cells(assignment: Assignment) -> None:
+    nb = _run_all(assignment.exercise_path)
     errors = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    test_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+    assert [i for i, _ in errors] == test_cells, "every locked test cell of a blank exercise fails (so nbgrader scores it 0), and nothing else does"
     for index, error in errors:
-        meta = nb.cells[index].metadata.get("nbgrader", {})
-        assert meta.get("grade") and not meta.get("solution"), f"cell {index} of the blank {assignment.notebook} raised {error['ename']}: {error['evalue']}"
-        assert error["ename"] == "CheckFailed", f"test cell {meta['grade_id']} raised {error['ename']} instead of CheckFailed"
+        assert error["ename"] == "CheckFailed", f"test cell {nb.cells[index].metadata['nbgrader']['grade_id']} raised {error['ename']} instead of CheckFailed"
+
+
+@pytest.mark.parametrize("assignment", _assignment_params())
+def test_every_test_cell_is_tagged_raises_exception_so_run_all_goes_on(assignment: Assignment) -> None:
+    cells = read_normalized(assignment.exercise_path)["cells"]
+    tests = [c for c in cells if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade")]
+    assert tests and all("raises-exception" in c["metadata"].get("tags", []) for c in tests)
 
 
 @pytest.mark.slow
@@ -296,3 +364,47 @@ def test_blank_exercise_passes_no_test_cell_under_inverted_validation(assignment
     results = Validator(invert=True, config=load_nbgrader_config()).validate(str(assignment.exercise_path))
     passed = [cell["source"] for cell in results.pop("passed", [])]
     assert results == {} and all(source.startswith("# Hidden check (") and "\n" not in source for source in passed), passed
+
+
+# --- a learner's work survives every command ----------------------------------------------------
+
+COPIED = ["autograder", "solutions", "exercises", "Makefile", "requirements.txt", "pyproject.toml", "nbgrader_config.py"]
+# Targets that build, test, train or measure: none may touch exercises/ (checked on their recipes).
+OTHER_TARGETS = ["venv", "book", "test", "test-fast", "train", "fixtures", "bench"]
+
+
+@pytest.mark.slow
+@pytest.mark.nbgrader
+def test_an_edited_exercise_survives_every_make_target_and_release_command(tmp_path: Path) -> None:
+    import subprocess
+
+    repo = tmp_path / "fork"
+    for name in COPIED:
+        (shutil.copytree if (REPO_ROOT / name).is_dir() else shutil.copy2)(REPO_ROOT / name, repo / name)
+    (repo / ".venv").symlink_to(REPO_ROOT / ".venv")
+    notebook = repo / "exercises" / "01-convolution" / "convolution.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[0].source += "\n\nMy notes: corr2d slides the kernel without flipping it."
+    nbformat.write(nb, notebook)
+    work = notebook.read_bytes()
+
+    def run(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
+
+    refusing = [("make", "exercises"), (".venv/bin/python", "-m", "autograder.release"),
+                (".venv/bin/python", "-m", "autograder.release", "01", "--gradebook")]
+    for command in refusing:
+        done = run(*command)
+        assert done.returncode != 0, (command, done.stdout, done.stderr)  # 1, or make's 2
+        assert "exercises/01-convolution/convolution.ipynb has changes that no release made" in done.stderr, (command, done.stderr)
+        assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) == 1
+    harmless = [(".venv/bin/nbgrader", "generate_assignment", "01-convolution", "--force"),
+                ("make", "grade", "NB=exercises/01-convolution"), ("make", "clean"), ("make", "help")]
+    for command in harmless:
+        done = run(*command)
+        assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+    assert (repo / "release" / "01-convolution" / "convolution.ipynb").exists()  # raw nbgrader writes beside, not over
+    for target in OTHER_TARGETS:
+        recipe = run("make", "-n", target).stdout
+        assert "exercises" not in recipe and "autograder.release" not in recipe, (target, recipe)
+    assert notebook.read_bytes() == work

@@ -150,6 +150,7 @@ def build_oracles() -> dict[str, np.ndarray]:
         out["alexnet.wrong.paper_widths"] = np.array(count(reference_alexnet(widths=ALEXNET_PAPER_WIDTHS)))
         out["alexnet.wrong.convs_only"] = np.array(count(alexnet.features))
         out["alexnet.wrong.no_conv_bias"] = np.array(count(alexnet) - biases(alexnet, nn.Conv2d))
+        out["alexnet.state_dict_keys"] = np.array(list(alexnet.state_dict().keys()))
 
         vgg16 = reference_vgg16()
         assert count(vgg16) == VGG16_PARAMETERS, count(vgg16)
@@ -158,6 +159,13 @@ def build_oracles() -> dict[str, np.ndarray]:
         out["vgg16.wrong.convs_only"] = np.array(count(vgg16[0]))
         out["vgg16.wrong.no_fc_bias"] = np.array(count(vgg16) - biases(vgg16, nn.Linear))
         out["vgg16.wrong.no_conv_bias"] = np.array(count(vgg16) - biases(vgg16, nn.Conv2d))
+
+        for network, module in (("alexnet", alexnet), ("vgg16", vgg16)):
+            layers = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+            kinds = ["conv" if isinstance(m, nn.Conv2d) else "fc" for m in layers]
+            out[f"{network}.layer_names"] = np.array([f"{kind}{kinds[:i + 1].count(kind)} ({normalize_layer(repr(m))})" for i, (kind, m) in enumerate(zip(kinds, layers))])
+            out[f"{network}.layer_weights"] = np.array([m.weight.numel() for m in layers], dtype=np.int64)
+            out[f"{network}.layer_biases"] = np.array([m.bias.numel() for m in layers], dtype=np.int64)
 
         for i, (num_convs, c_in, c_out, input_shape) in enumerate(VGG_BLOCK_CASES):
             block = reference_vgg_block(num_convs, c_in, c_out)
@@ -380,7 +388,25 @@ def _check_network_count(learner: Learner, name: str, network: str, hints: Mappi
     keys of wrong counts (``<network>.wrong.*``) to what that count forgot."""
     got = _as_int(learner.call(name))
     by_count = {_int(f"{network}.wrong.{key}"): text for key, text in hints.items()}
-    assert_equal(got, _int(f"{network}.parameters"), call=f"{name}()", hint=by_count.get(got) if isinstance(got, int) else None)
+    hint = (by_count.get(got) or _one_layer_off(network, _int(f"{network}.parameters") - got)) if isinstance(got, int) else None
+    assert_equal(got, _int(f"{network}.parameters"), call=f"{name}()", hint=hint)
+
+
+def _one_layer_off(network: str, short_by: int) -> str | None:
+    """Which layer a count that is off by exactly one layer's parameters, weights or biases got
+    wrong (every layer that fits is named: VGG has several of one size)."""
+    layers = list(zip(_oracle(f"{network}.layer_names").tolist(), _oracle(f"{network}.layer_weights").tolist(), _oracle(f"{network}.layer_biases").tolist()))
+    readings = [
+        (lambda w, b: w + b == short_by, "the count is short by exactly the {n:,} parameters of {names}: is that layer missing from your list?"),
+        (lambda w, b: w + b == -short_by, "the count is over by exactly the {n:,} parameters of {names}: is that layer counted twice?"),
+        (lambda w, b: b == short_by, "the count is short by exactly the {n:,} biases of {names}."),
+        (lambda w, b: w == short_by, "the count is short by exactly the {n:,} weights of {names}."),
+    ]
+    for fits, text in readings:
+        names = [name for name, w, b in layers if fits(w, b)]
+        if names:
+            return text.format(n=abs(short_by), names=" or ".join(names))
+    return None
 
 
 CONV_BIAS_HINT = "the convolutions have biases too, one per output channel (check count_conv_params)."
@@ -479,6 +505,16 @@ def test_build_alexnet_structure(learner: Learner) -> None:
     hint = "compare with alexnet_param_count(): every layer's weights and biases." if summary["parameters"] != expected else None
     assert_equal(summary["parameters"], expected, call=call, what="the parameter count", hint=hint)
     _assert_layers(_layers(summary["layers"]), _oracle("alexnet.layers").tolist(), call)
+    expected_keys = _oracle("alexnet.state_dict_keys").tolist()
+    if summary["state_dict_keys"] != expected_keys:
+        got_keys = summary["state_dict_keys"]
+        first = next((g for g, e in zip(got_keys, expected_keys) if g != e), (got_keys or ["nothing"])[0])
+        raise CheckFailed(
+            f"{call}: its state_dict keys start {', '.join(got_keys[:2])}... (first difference: {first}), expected torchvision's "
+            f"{', '.join(expected_keys[:2])}, ..., {expected_keys[-1]}, so that torchvision's weights would load. "
+            "Hint: give the model three attributes, features (an nn.Sequential of the convolutions, ReLUs and poolings), "
+            "avgpool (nn.AdaptiveAvgPool2d((6, 6))) and classifier (an nn.Sequential of dropouts, linear layers and ReLUs)."
+        )
     # The layout passed a forward pass above; with num_classes only the head changes, so its
     # layers and count are compared without a second 0.1 s forward pass.
     summary, call = _summary(learner, "build_alexnet", num_classes=10, input_shape=None)

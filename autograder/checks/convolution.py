@@ -251,6 +251,7 @@ def test_sobel_magnitude_images(learner: Learner) -> None:
                 ("this is |gx| + |gy|: the magnitude is sqrt(gx² + gy²).", _expected(f"{key}.l1")),
                 ("only the horizontal gradient gx was used: combine it with gy (the transposed kernel).", _expected(f"{key}.gx_only")),
                 ("only the vertical gradient gy was used: combine it with gx.", _expected(f"{key}.gy_only")),
+                ("gy used the same kernel as gx: the vertical Sobel kernel is the transpose of the horizontal one.", np.sqrt(2) * _expected(f"{key}.gx_only")),
             ],
             shape_hints=[(img.shape, "valid mode: a 3x3 kernel gives (H - 2, W - 2); do not pad.")],
         )

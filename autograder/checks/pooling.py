@@ -162,6 +162,15 @@ def pool_kwargs(stride: Pair | None, padding: Pair) -> dict[str, Any]:
     return kwargs
 
 
+WRONG_AXES = "the wrong axes were reduced: average (or take the maximum) over each window's kh x kw entries, the last two axes of the windows view, and keep the N, C, H', W' axes."
+
+
+def _wrong_axes_shapes(right: tuple[int, ...], kh: int, kw: int) -> list[tuple[int, ...]]:
+    """Shapes left by reducing two axes of the (N, C, H', W', kh, kw) windows other than the last two."""
+    n, c, ho, wo = right
+    return [(n, c, kh, kw), (n, c, ho, kw), (n, c, ho, kh), (n, c, wo, kw), (n, c, wo, kh)]
+
+
 def _pool_shape_hints(x: np.ndarray, kernel_size: Pair, stride: Pair | None, padding: Pair) -> list[tuple[tuple[int, ...], str]]:
     (kh, kw), (ph, pw) = as_pair(kernel_size), as_pair(padding)
     sh, sw = as_pair(kernel_size if stride is None else stride)
@@ -181,6 +190,7 @@ def _pool_shape_hints(x: np.ndarray, kernel_size: Pair, stride: Pair | None, pad
             (shape(ph, pw, 1, 1), stride_text),
             (shape(ph, pw, sh, sw, math.ceil), CEIL_HINT),
             (shape(0, 0, sh, sw), PADDING_IGNORED),
+            *[(wrong, WRONG_AXES) for wrong in _wrong_axes_shapes(shape(ph, pw, sh, sw), kh, kw)],
         ],
         fallbacks=[((n, c, h, w), "the output kept the input's size: windows of kh x kw leave floor((H + 2p - kh) / s) + 1 rows.")],
     )
@@ -190,13 +200,32 @@ def _check_pool(learner: Learner, name: str, cases: list[PoolCase], key: str, hi
     """Compare ``name`` on every case with ``<key>.<i>``; ``hints`` maps a wrong-answer suffix to its text."""
     for i, (x, kernel_size, stride, padding) in enumerate(cases):
         kwargs = pool_kwargs(stride, padding)
+        value_hints = [(text, _expected(f"{key}.{i}.{suffix}")) for suffix, text in hints.items()]
+        if as_pair(padding) != (0, 0):
+            # where a shape alone cannot tell "padding ignored" from "wrong axes", the values can
+            value_hints.append((PADDING_IGNORED, _unpadded(name, x, kernel_size, stride)))
         assert_matches(
             learner.call(name, x, kernel_size, **kwargs),
             _expected(f"{key}.{i}"),
             call=describe_call(name, x, kernel_size, **kwargs),
-            hints=[(text, _expected(f"{key}.{i}.{suffix}")) for suffix, text in hints.items()],
+            hints=value_hints,
             shape_hints=_pool_shape_hints(x, kernel_size, stride, padding),
         )
+
+
+_REDUCERS = {
+    "maxpool2d_forward": lambda windows: windows.max(axis=(-2, -1)),
+    "avgpool2d_forward": lambda windows: windows.mean(axis=(-2, -1)),
+    "lppool2d_forward": lambda windows: np.sqrt((windows**2).sum(axis=(-2, -1))),
+}
+
+
+def _unpadded(name: str, x: np.ndarray, kernel_size: Pair, stride: Pair | None) -> np.ndarray:
+    """The wrong answer of a pool that ignores its padding (for a hint only)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    (kh, kw), (sh, sw) = as_pair(kernel_size), as_pair(kernel_size if stride is None else stride)
+    return _REDUCERS[name](sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw])
 
 
 def _check_float32(learner: Learner, name: str, case: PoolCase) -> None:

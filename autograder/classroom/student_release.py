@@ -124,6 +124,46 @@ def copy_package(target: Path, *, hidden: bool = False) -> None:
             shutil.copyfile(source, destination)
 
 
+_IMPORT_IN_TEXT = re.compile(r"(?:from|import)\s+autograder\.(\w+)|from\s+autograder\s+import\s+([\w, ]+)|-m\s+autograder\.(\w+)")
+
+
+def _imported_modules(root: Path) -> set[str]:
+    """Names of ``autograder``'s top-level modules that the files under ``root`` import or run
+    (Python imports and ``"autograder.x"`` strings such as ``-m`` arguments; ``import`` lines in
+    notebooks, Makefiles and workflows). Mentions in docstrings and comments do not count."""
+    names: set[str] = set()
+    for path in root.rglob("*"):
+        if not path.is_file() or ".git" in path.parts:
+            continue
+        if path.suffix == ".py":
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("autograder.")}
+                elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "autograder":
+                    names |= {node.module.split(".")[1]} if "." in node.module else {a.name for a in node.names}
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"autograder(\.\w+)+", node.value):
+                    names.add(node.value.split(".")[1])
+        elif path.suffix in (".ipynb", ".yml", ".md", "") :
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for match in _IMPORT_IN_TEXT.finditer(text):
+                names |= {n.strip() for n in (match.group(1) or match.group(3) or match.group(2)).split(",")}
+    return names
+
+
+def drop_unused_modules(root: Path) -> list[str]:
+    """Remove ``root/autograder``'s top-level modules that nothing in ``root`` imports or runs
+    any more (e.g. a reference model only ``build_oracles`` used); returns their names."""
+    removed: list[str] = []
+    while True:
+        used = _imported_modules(root)
+        unused = [p for p in sorted((root / "autograder").glob("*.py")) if p.stem not in used and p.stem not in ("__init__", "__main__")]
+        if not unused:
+            return removed
+        for path in unused:
+            path.unlink()
+            removed.append(path.stem)
+
+
 def copy_top_level(target: Path, names: tuple[str, ...] = TOP_LEVEL) -> None:
     """Copy files and folders of the repository (paths relative to its root) into ``target``."""
     for name in names:
@@ -171,6 +211,7 @@ def _files(root: Path) -> dict[str, bytes]:
 def _write_tree(target: Path, book_url: str | None) -> None:
     copy_top_level(target)
     copy_package(target)
+    drop_unused_modules(target)
     book = f"[the course website]({book_url})" if book_url else DEFAULT_BOOK
     readme = (RELEASE_FILES / "README.md").read_text(encoding="utf-8").replace("{book}", book)
     (target / "README.md").write_text(readme, encoding="utf-8")

@@ -52,6 +52,11 @@ class Mounts:
         folders: host folder -> name under :data:`NOTEBOOKS_DIR` (read-only).
         data: a host folder shown read-only as ``/sandbox/data/<its name>`` (``None``: none).
         work_bytes: size of the writable tmpfs working directory.
+        all_packages: show the whole site-packages instead of ``packages`` (nbgrader's kernel).
+        whole_autograder: show the whole autograder package (nbgrader's kernel runs the checks).
+        same_path: host folders shown read-only at their own paths.
+        writable: host folders shown read-write at their own paths (the kernel's sockets).
+        chdir: the working directory inside.
     """
 
     packages: tuple[str, ...]
@@ -60,6 +65,11 @@ class Mounts:
     folders: tuple[tuple[str, str], ...] = ()
     data: str | None = None
     work_bytes: int = 64 * 1024 * 1024
+    all_packages: bool = False
+    whole_autograder: bool = False
+    same_path: tuple[str, ...] = ()
+    writable: tuple[str, ...] = ()
+    chdir: str = WORK_DIR
 
 
 def bwrap_executable() -> str | None:
@@ -152,16 +162,27 @@ def command(python_args: list[str], mounts: Mounts) -> list[str]:
         args += _ro(interpreter, interpreter)
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--size", str(mounts.work_bytes), "--tmpfs", WORK_DIR, "--dir", f"{WORK_DIR}/tmp"]
-    args += ["--dir", f"{LIB_DIR}/autograder", "--dir", f"{LIB_DIR}/autograder/isolation"]
-    for name in (*CHILD_MODULES, *mounts.autograder_extra):
-        if (PACKAGE_DIR / name).exists():
-            args += _ro(PACKAGE_DIR / name, f"{LIB_DIR}/autograder/{name}")
-    args += _package_mounts(mounts.packages, mounts.hidden_packages)
+    if mounts.whole_autograder:
+        args += _ro(PACKAGE_DIR, f"{LIB_DIR}/autograder")
+    else:
+        args += ["--dir", f"{LIB_DIR}/autograder", "--dir", f"{LIB_DIR}/autograder/isolation"]
+        for name in (*CHILD_MODULES, *mounts.autograder_extra):
+            if (PACKAGE_DIR / name).exists():
+                args += _ro(PACKAGE_DIR / name, f"{LIB_DIR}/autograder/{name}")
+    site = site_packages()
+    if mounts.all_packages and site is not None:
+        args += _ro(site, SITE_DIR)
+    else:
+        args += _package_mounts(mounts.packages, mounts.hidden_packages)
+    for folder in mounts.same_path:
+        args += _ro(folder, folder)
+    for folder in mounts.writable:
+        args += ["--bind", folder, folder]
     for host, name in mounts.folders:
         args += _ro(host, f"{NOTEBOOKS_DIR}/{name}")
     if mounts.data:
         args += _ro(mounts.data, f"{DATA_DIR}/{Path(mounts.data).name}")
-    args += ["--remount-ro", "/", "--chdir", WORK_DIR]
+    args += ["--remount-ro", "/", "--chdir", mounts.chdir]
     python = os.path.realpath(sys.executable)
     return [*args, "--", python, "-S", "-B", *python_args]
 

@@ -28,6 +28,7 @@ TORCH_PACKAGES = (
 )
 # 05 loads the reference weights and MNIST, and runs the torch-backed stand-ins itself
 TORCH_AUTOGRADER_EXTRA = ("reference", "data.py", "machine.py", "isolation/__init__.py", "isolation/torch_standins.py")
+SANDBOX_ENV_VAR = "AUTOGRADER_SANDBOX"
 WARNING = "warning: bubblewrap is not available ({reason}); grading with the weaker built-in guards (see the README's threat model)"
 
 
@@ -47,6 +48,8 @@ def use_bwrap(strict: bool) -> bool:
         IsolationUnavailable: ``strict`` and bwrap cannot run here.
     """
     reason = bwrap.unavailable_reason()
+    if os.environ.get(SANDBOX_ENV_VAR) == "guards" and reason is None:
+        reason = f"{SANDBOX_ENV_VAR}=guards asks for the fallback"  # benchmarks compare the two
     if reason is None:
         return True
     if strict or strict_by_default():
