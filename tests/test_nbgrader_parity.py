@@ -199,5 +199,5 @@ def test_05_handed_in_alone_scores_as_with_its_siblings(totals: dict[str, tuple[
 
 def test_nbgrader_runs_learner_code_in_the_sandbox_too(totals: dict[str, tuple[float, float]]) -> None:
     nbgrader, cli = totals["writes-outside-the-sandbox-01-convolution"]
-    assert nbgrader == cli == max_points("01-convolution")
+    assert nbgrader == cli == max_points("01-convolution", include_hidden=True)
     assert not ESCAPE.exists(), "a notebook wrote outside the sandbox under nbgrader autograde"
