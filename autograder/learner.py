@@ -296,14 +296,14 @@ def describe_missing(name: str, namespace: Mapping[str, Any] | None = None) -> s
 
 def describe_exception(name: str, exc: BaseException, tb: traceback.StackSummary | None = None) -> str:
     """One teaching line about an exception raised by the learner's function ``name``."""
+    if isinstance(exc, NumPyOnlyViolation):  # a LearnerError whose message lacks the name
+        return f"{name}: {exc}"
     if isinstance(exc, LearnerError):
         return str(exc)
     if isinstance(exc, NotImplementedError):
         return f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell with your code."
     if isinstance(exc, SystemExit):
         return f"{name} called sys.exit({exc.code!r}); a graded function must return a value instead."
-    if isinstance(exc, NumPyOnlyViolation):
-        return f"{name}: {exc}"
     if isinstance(exc, MemoryError):
         return f"{name} ran out of memory; avoid building arrays far larger than the output."
     return f"{name} raised {type(exc).__name__}: {exc}{_learner_line(tb)}"

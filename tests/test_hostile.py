@@ -22,6 +22,9 @@ from autograder.reference.weights import sha256_file
 
 from hostile import BASE, OTHER_CHECK, PAD2D_AND_OTHER, PAD2D_BODY, pad2d_body, solution_with
 
+# one worker runs the timing-sensitive sandbox tests and the CPU-hog test one after another
+pytestmark = pytest.mark.xdist_group("sandbox-timing")
+
 WEIGHTS = sorted(REFERENCE_DIR.glob("*.safetensors"))
 GUARDED = [*WEIGHTS, *ORACLE_DATA_DIR.glob("*.npz"), *SOLUTIONS_DIR.rglob("*.ipynb")]
 CANARY_TEXT = "still here"

@@ -4,7 +4,7 @@ One temporary nbgrader course (source = ``solutions/``) receives submissions fro
 students: the solutions, the blank exercises, seeded bugs, a notebook with Jupyter-only syntax
 (magics, `!` commands), and a 05 handed in without its 02-04
 siblings (05 imports the learner's layers from ``../02-padding-stride/`` and so on; its checks
-swap in the course's layers, so its points must not depend on them). nbgrader autogrades each
+swap in the grader's stand-in layers, so its points must not depend on them). nbgrader autogrades each
 assignment for all students in one call; each total is compared with the command-line grader's.
 """
 

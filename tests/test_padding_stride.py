@@ -266,6 +266,7 @@ def test_a_function_that_always_raises_earns_nothing_on_its_errors_checks(varian
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sandbox-timing")  # never beside the sandbox tests' short timeouts
 def test_the_timed_check_gives_the_same_score_idle_and_under_four_cpu_hogs(tmp_path: Path) -> None:
     from autograder import engine
 

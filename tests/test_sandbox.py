@@ -25,6 +25,9 @@ from autograder.sandbox import GIB, MIB, Limits, SandboxedLearner, SandboxError
 
 from hostile import synthetic
 
+# one worker runs the timing-sensitive sandbox tests and the CPU-hog test one after another
+pytestmark = pytest.mark.xdist_group("sandbox-timing")
+
 FAST = Limits(call_timeout=2, exec_timeout=3, memory_bytes=1 * GIB)
 
 
