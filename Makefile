@@ -11,7 +11,7 @@ export CNN_COURSE_DATA ?= $(if $(wildcard $(SHARED_DATA)/mnist),$(SHARED_DATA),)
 export CUDA_VISIBLE_DEVICES ?=
 JOBS ?= 2
 
-.PHONY: venv book test test-fast grade train exercises fixtures bench clean help
+.PHONY: venv book test test-fast grade train exercises fixtures bench clean help student-release gradescope
 
 help:
 	@echo "make book       build the website into _build/html"
@@ -21,6 +21,8 @@ help:
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make fixtures   regenerate the PyTorch oracle fixtures in autograder/oracle_data/"
 	@echo "make bench      run the benchmarks (QUICK=1 for a short run)"
+	@echo "make student-release OUT=DIR             the learners' repository (no solutions, no hidden checks)"
+	@echo "make gradescope ASSIGNMENT=NN-topic OUT=FILE.zip   the Gradescope autograder of one assignment"
 
 venv: $(STAMP)
 
@@ -56,6 +58,14 @@ exercises: $(STAMP)
 
 fixtures: $(STAMP)
 	$(PY) -m autograder.oracles
+
+student-release: $(STAMP)
+	@test -n "$(OUT)" || { echo "usage: make student-release OUT=DIR [BOOK_URL=https://...]" >&2; exit 2; }
+	$(PY) -m autograder.classroom.student_release "$(OUT)" $(if $(BOOK_URL),--book-url "$(BOOK_URL)",)
+
+gradescope: $(STAMP)
+	@test -n "$(ASSIGNMENT)" -a -n "$(OUT)" || { echo "usage: make gradescope ASSIGNMENT=NN-topic OUT=FILE.zip" >&2; exit 2; }
+	$(PY) -m autograder.classroom.gradescope build "$(ASSIGNMENT)" "$(OUT)"
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(if $(QUICK),--quick,)

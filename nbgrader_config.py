@@ -21,6 +21,21 @@ c.CourseDirectory.course_id = "cnn-course"
 
 # The assignments are the folders of solutions/ (01-convolution ... 05-architectures, listed in
 # autograder/assignments.py); nbgrader 0.9 adds each to the gradebook when it generates it.
+# Record them with `python -m autograder.release --gradebook` (or a raw generate_assignment into
+# release/) before `nbgrader autograde`, which otherwise fails with MissingEntry.
+#
+# Hidden checks: the locked test cells of solutions/ hold them between `### BEGIN HIDDEN TESTS`
+# and `### END HIDDEN TESTS`; generate_assignment strips them from exercises/ and autograde puts
+# them back, so nbgrader's totals are the official ones (public + hidden).
+#
+# Due dates live in the gradebook, one command per assignment:
+#   nbgrader db assignment add 02-padding-stride --duedate="2026-03-01 17:00:00 UTC"
+# Late penalties (nbgrader's built-in plugin: "none", the default, or "zero" for a late notebook):
+# c.LateSubmissionPlugin.penalty_method = "zero"
+#
+# The exchange (JupyterHub: release_assignment, fetch, submit, collect, release_feedback) needs a
+# folder every user can write, created once by an administrator (mkdir -m 777):
+# c.Exchange.root = "/srv/nbgrader/exchange"
 
 # Seconds per cell when autograding or validating (nbgrader's default is 30): 05's checks run
 # the reference models, which takes tens of seconds on a busy 2-core grading machine.

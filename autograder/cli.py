@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 EXIT_OK, EXIT_BELOW, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -51,10 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="FILE", help="write Gradescope's results.json")
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per check) for CI")
     parser.add_argument("--batch", metavar="DIR", help="grade DIR/<learner>/<assignment>/*.ipynb into one CSV")
-    parser.add_argument("--csv", metavar="FILE", help="with --batch: where the CSV goes (default batch-results.csv; '-' for stdout)")
+    parser.add_argument("--csv", metavar="FILE", help="with --batch: where the CSV goes (default FOLDER/grades.csv of --out; '-' for stdout)")
     parser.add_argument("--assignment", metavar="ID", help="the assignment the notebook must be, e.g. 02-padding-stride (refused otherwise)")
     parser.add_argument("--strict", action="store_true", help="refuse to grade without the bubblewrap sandbox (always so with --batch or CI=true)")
     parser.add_argument("--fail-under", type=float, metavar="P", help="exit 1 when the total is below P percent")
+    classroom = parser.add_argument_group("classes", "official grading and a class's submissions (see autograder.classroom)")
+    classroom.add_argument("--official", action="store_true", help="grade public + hidden checks (the default with --batch, --strict or CI=true)")
+    classroom.add_argument("--local", action="store_true", help="grade the public checks only, as a learner's `make grade` does")
+    classroom.add_argument("--out", metavar="FOLDER", help="with --batch: per-learner results.json and feedback, and grades.csv (default grades/)")
+    classroom.add_argument("--roster", metavar="FILE", help="with --batch: learner ids (one a line, or a CSV column); missing ones get 'no submission' rows")
+    classroom.add_argument("--show-hidden", action="store_true", help="with --batch: the feedback files include the hidden checks")
+    classroom.add_argument("--prairielearn", metavar="FILE", help="write PrairieLearn's results.json")
     parser.add_argument("--quiet", "-q", action="store_true", help="one line per notebook, no progress bar")
     parser.add_argument("--verbose", "-v", action="store_true", help="also show what each notebook printed")
     return parser
@@ -65,8 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.batch and args.paths:
         parser.error("give either PATHs or --batch DIR, not both")
-    if args.csv and not args.batch:
-        parser.error("--csv goes with --batch")
+    for option in ("csv", "out", "roster", "show_hidden"):
+        if getattr(args, option) and not args.batch:
+            parser.error(f"--{option.replace('_', '-')} goes with --batch")
+    if args.official and args.local:
+        parser.error("give either --official or --local, not both")
     if args.assignment and args.batch:
         parser.error("--assignment is for single notebooks; in --batch each folder's name decides")
     try:
@@ -79,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from autograder import batch, engine, report  # after parsing, so --help stays instant
     from autograder.assignments import get_assignment
+    from autograder.classroom import classbatch, official, prairielearn
 
     from autograder.isolation.policy import IsolationUnavailable, use_bwrap
 
@@ -95,21 +107,27 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(exc, file=sys.stderr)
             return EXIT_INPUT
-    options = {"only": args.only, "timeout": args.timeout, "exec_timeout": args.notebook_timeout, "strict": strict}
+    include_hidden = official.is_official(official=args.official, local=args.local, batch=bool(args.batch), strict=strict)
+    options = {"only": args.only, "timeout": args.timeout, "exec_timeout": args.notebook_timeout, "strict": strict, "include_hidden": include_hidden}
     errors: list[str] = []
     written = True  # every report file could be written (each failure is one line on stderr)
     if args.batch:
         try:
             found = batch.discover(args.batch)
-        except batch.BatchError as exc:
+            roster = classbatch.read_roster(args.roster) if args.roster else None
+        except (batch.BatchError, classbatch.RosterError) as exc:
             print(exc, file=sys.stderr)
             return EXIT_INPUT
         with report.progress(len(found), enabled=not args.quiet) as advance:
             rows = batch.grade_batch(found, jobs=args.jobs, on_done=lambda r: advance(str(r.path)), **options)
+        rows = classbatch.finish(rows, roster, include_hidden=include_hidden, only=args.only)
         results = [r for _, r in rows]
-        written = report.write_csv(rows, args.csv or "batch-results.csv")
-        if not args.quiet and args.csv != "-":
-            report.print_report(results, quiet=True)
+        out = Path(args.out or "grades")
+        out.mkdir(parents=True, exist_ok=True)
+        written = report.write_csv(rows, args.csv or out / "grades.csv")
+        classbatch.write_learner_files(rows, out, show_hidden=args.show_hidden)
+        if args.csv != "-":
+            classbatch.print_summary(rows)
     else:
         if not args.paths and not os.path.isdir("exercises"):
             print("exercises/ does not exist here: pass the path of your notebook or its folder, or run this from your clone of the course repository.", file=sys.stderr)
@@ -129,6 +147,8 @@ def _run(args: argparse.Namespace) -> int:
         written = report.write_json(results, args.json, elapsed) and written
     if args.junit:
         written = report.write_junit(results, args.junit) and written
+    if args.prairielearn:
+        written = prairielearn.write(results, args.prairielearn) and written
     if any(r.internal for r in results):
         return EXIT_INTERNAL
     if errors or not written:

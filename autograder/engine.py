@@ -54,6 +54,8 @@ class CheckResult:
             broke) or ``"skipped"``.
         message: the failure's teaching message; empty when passed.
         duration: seconds.
+        hidden: an instructor-only check (official grading); its message is for the staff
+            until grades are published.
     """
 
     id: str
@@ -63,6 +65,7 @@ class CheckResult:
     status: str
     message: str = ""
     duration: float = 0.0
+    hidden: bool = False
 
     @property
     def passed(self) -> bool:
@@ -178,12 +181,14 @@ class GradingPlugin:
         learner: the learner the checks receive, or a function that makes one on first use.
         assignment: only this assignment's checks run.
         only: an fnmatch pattern on check ids (``"02.conv2d_*"``), or ``None`` for all.
+        include_hidden: also run the instructor-only checks (official grading).
     """
 
-    def __init__(self, learner: Any, assignment: Assignment, only: str | None = None) -> None:
+    def __init__(self, learner: Any, assignment: Assignment, only: str | None = None, include_hidden: bool = False) -> None:
         self._learner = learner
         self.assignment = assignment
         self.only = only
+        self.include_hidden = include_hidden
         self._outcomes: dict[str, tuple[str, str, float]] = {}
         self._check_ids: dict[str, str] = {}  # node id -> check id of the selected checks, in definition order
         self._errors: dict[str, tuple[str, str]] = {}
@@ -216,6 +221,7 @@ class GradingPlugin:
                 selected.append(item)
                 continue
             wanted = check_id.split(".", 1)[0] == self.assignment.number and (self.only is None or fnmatch.fnmatchcase(check_id, self.only))
+            wanted = wanted and (self.include_hidden or not get_check(check_id).hidden)
             (selected if wanted else deselected).append(item)
             if wanted:
                 self._check_ids[item.nodeid] = check_id
@@ -250,7 +256,7 @@ class GradingPlugin:
             if status in ("error", "failed") and nodeid in self._errors:
                 status, message = self._errors[nodeid]
             earned = check.points if status == "passed" else 0.0
-            results.append(CheckResult(check.id, check.title, check.points, earned, status, message, duration))
+            results.append(CheckResult(check.id, check.title, check.points, earned, status, message, duration, check.hidden))
         return results
 
 
@@ -285,15 +291,16 @@ class _NoFailureReports:
         config.option.tbstyle = "no"
 
 
-def run_checks(learner: Any, assignment: Assignment, *, only: str | None = None) -> list[CheckResult]:
-    """Run one assignment's checks through pytest against ``learner``.
+def run_checks(learner: Any, assignment: Assignment, *, only: str | None = None, include_hidden: bool = False) -> list[CheckResult]:
+    """Run one assignment's checks (public ones, and hidden ones with ``include_hidden``)
+    through pytest against ``learner``.
 
     Raises:
         GradingError: pytest itself could not run (not a failing check).
     """
     import pytest
 
-    plugin = GradingPlugin(learner, assignment, only)
+    plugin = GradingPlugin(learner, assignment, only, include_hidden)
     code = pytest.main(_pytest_args(assignment), plugins=[plugin, plugin.fixture_plugin(), _NoFailureReports()])
     if code == pytest.ExitCode.INTERRUPTED:
         raise KeyboardInterrupt
@@ -322,6 +329,7 @@ def grade_notebook(
     exec_timeout: float | None = None,
     deny_read: Sequence[str | os.PathLike[str]] = (),
     allow_read: Sequence[str | os.PathLike[str]] = (),
+    include_hidden: bool = False,
     assignment_id: str | None = None,
     strict: bool = False,
 ) -> NotebookResult:
@@ -334,6 +342,7 @@ def grade_notebook(
         exec_timeout: seconds to execute the notebook's cells.
         deny_read, allow_read: extra directories the learner's code may not / may read
             (``--batch`` hides the other learners' submissions).
+        include_hidden: also run the instructor-only checks (official grading).
         assignment_id: the assignment the notebook must be (``--assignment``; in ``--batch``
             its folder's name): a notebook whose metadata names another one is refused.
         strict: refuse to grade without bubblewrap (official grading).
@@ -349,7 +358,7 @@ def grade_notebook(
         raise NotebookError(f"{path} is a notebook of {assignment.id}, not of {assignment_id}; submit the {assignment_id} notebook there.")
     learner = sandbox_for(notebook, assignment, timeout=timeout, exec_timeout=exec_timeout, deny_read=deny_read, allow_read=allow_read, strict=strict)
     with learner:  # the child executes the cells while pytest starts
-        checks = run_checks(learner, assignment, only=only)
+        checks = run_checks(learner, assignment, only=only, include_hidden=include_hidden)
         info = own_layers_report(assignment, learner) if checks else ""
         result = NotebookResult(
             path=Path(path),
@@ -444,7 +453,8 @@ def grade_many(
     submissions' order.
 
     Args:
-        options: passed on to :func:`grade_notebook` (``only``, ``timeout``, ``exec_timeout``).
+        options: passed on to :func:`grade_notebook` (``only``, ``timeout``, ``exec_timeout``,
+            ``include_hidden``).
     """
     if jobs < 1:
         raise ValueError("jobs must be at least 1")

@@ -147,7 +147,8 @@ def progress(total: int, *, enabled: bool = True) -> Iterator[Callable[[str], No
 
 
 def gradescope(results: Sequence[NotebookResult], execution_time: float) -> dict:
-    """Gradescope's ``results.json``: total score, one test per check, the notebook notes."""
+    """Gradescope's ``results.json``: total score, one test per check (hidden checks with
+    visibility ``after_published``), the notebook notes."""
     tests = []
     notes = []
     for result in results:
@@ -165,6 +166,8 @@ def gradescope(results: Sequence[NotebookResult], execution_time: float) -> dict
                 "max_score": check.points,
                 "status": "passed" if check.passed else "failed",
                 "output": clean(check.message),
+                # hidden checks: Gradescope shows them (and their messages) once grades are published
+                "visibility": "after_published" if check.hidden else "visible",
             })
     score, maximum = totals(results)
     return {
@@ -172,6 +175,8 @@ def gradescope(results: Sequence[NotebookResult], execution_time: float) -> dict
         "max_score": maximum,
         "execution_time": round(execution_time, 3),
         "output": "\n".join(notes),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
         "tests": tests,
         "extra_data": {
             "notebooks": [

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import strategies as st
 
 from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS, get_assignment
+from autograder.classroom.consistency import mismatches
 from autograder.learner import InProcessLearner
 from autograder.notebook import execute_cells, notebook_dir_set, read_notebook, solution_functions, solution_with_replacements
 from autograder.oracles import build_oracles, load_oracles
@@ -140,19 +141,10 @@ def blank_replacements(assignment_id: str) -> dict[str, str]:
 
 
 def assert_test_cells_match_checks(assignment_id: str) -> None:
-    """The solution notebook has one locked test cell per registered check, with the check's
-    points, ``grade_id`` and the contract's source (CONTRIBUTING.md)."""
-    checks = {c.id.replace(".", "_"): c for c in checks_for(assignment_id)}
-    cells = read_notebook(get_assignment(assignment_id).solution_path).test_cells()
-    assert sorted(cell.nbgrader["grade_id"] for cell in cells) == sorted(checks)
-    for cell in cells:
-        check = checks[cell.nbgrader["grade_id"]]
-        assert cell.nbgrader["locked"] and cell.nbgrader["points"] == check.points, check.id
-        assert cell.source == (
-            f"# Autograder check: {check.title}. Locked; the same check runs in `python -m autograder`.\n"
-            f"from autograder.checks import grade\n"
-            f'grade("{check.id}", globals())'
-        ), check.id
+    """The solution notebook has one locked test cell per registered check (public and hidden),
+    with the check's points, ``grade_id`` and the contract's source (CONTRIBUTING.md)."""
+    problems = mismatches(get_assignment(assignment_id))
+    assert not problems, "\n".join(problems)
 
 
 def assert_matches_torch(got: np.ndarray, expected: Any, tolerance: float = 1e-10) -> None:

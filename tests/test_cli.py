@@ -27,7 +27,9 @@ SOLUTION = get_assignment(BASE).solution_path
 
 
 def grade(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+    """``python -m autograder ARGS`` as a learner runs it: CI=true (official grading) unset."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300, env=env)
 
 
 @pytest.fixture
@@ -147,7 +149,7 @@ def test_batch_grades_every_learner_into_one_csv_and_survives_a_broken_submissio
     broken.parent.mkdir(parents=True)
     broken.write_text("{ this is not a notebook")
     before = {p: sha256_file(p) for p in batch.rglob("*.ipynb")}
-    run = grade("--batch", batch, "--csv", tmp_path / "grades.csv", "--only", PAD2D_AND_OTHER, "--jobs", "2", "--quiet")
+    run = grade("--batch", batch, "--out", tmp_path / "out", "--csv", tmp_path / "grades.csv", "--only", PAD2D_AND_OTHER, "--jobs", "2", "--quiet")
     assert run.returncode == 0, run.stderr
     rows = list(csv.DictReader((tmp_path / "grades.csv").open()))
     assert [(r["learner"], r["assignment"], r["score"], r["max_score"]) for r in rows] == [
@@ -163,7 +165,7 @@ def test_batch_keeps_each_learner_out_of_the_others_folders(tmp_path):
     solution_with(batch / "alice", {})
     peek = f"open({str(batch / 'alice' / BASE / 'padding_stride.ipynb')!r}).read()\n    return np.pad(x, 0)"
     solution_with(batch / "mallory", pad2d_body(f"    {peek}"))
-    run = grade("--batch", batch, "--csv", "-", "--only", "02.pad2d.*", "--quiet", "--json", tmp_path / "r.json")
+    run = grade("--batch", batch, "--out", tmp_path / "out", "--csv", "-", "--only", "02.pad2d.*", "--quiet", "--json", tmp_path / "r.json")
     rows = {r["learner"]: r for r in csv.DictReader(run.stdout.splitlines())}
     assert rows["alice"]["score"] == "2" and rows["mallory"]["score"] == "0"
     messages = [t["output"] for t in json.loads((tmp_path / "r.json").read_text())["tests"]]
@@ -224,7 +226,7 @@ def test_batch_refuses_symlinks_and_notebooks_in_the_wrong_folder(tmp_path):
     wrong = batch / "eve" / BASE / "convolution.ipynb"
     wrong.parent.mkdir(parents=True)
     shutil.copy(get_assignment("01-convolution").solution_path, wrong)
-    run = grade("--batch", batch, "--csv", "-", "--only", OTHER_CHECK, "--quiet")
+    run = grade("--batch", batch, "--out", tmp_path / "out", "--csv", "-", "--only", OTHER_CHECK, "--quiet")
     rows = {r["learner"]: r for r in csv.DictReader(run.stdout.splitlines())}
     assert rows["alice"]["score"] == "1" and not rows["alice"]["error"]
     assert rows["mallory"]["score"] in ("", "0") and "is a symbolic link" in rows["mallory"]["error"]

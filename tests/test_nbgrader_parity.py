@@ -121,7 +121,8 @@ def _autograde(root: Path, db_url: str, assignment_id: str) -> None:
 
 def _start_cli(notebooks: list[Path], results_json: Path) -> subprocess.Popen[str]:
     """``python -m autograder NOTEBOOK ... --json FILE``, started in the background."""
-    command = [sys.executable, "-m", "autograder", *map(str, notebooks), "--json", str(results_json), "--jobs", "2", "--quiet"]
+    # --official: nbgrader autograde restores the hidden tests, so both grade public + hidden checks
+    command = [sys.executable, "-m", "autograder", *map(str, notebooks), "--json", str(results_json), "--jobs", "2", "--quiet", "--official"]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
 
 
@@ -176,20 +177,20 @@ def test_nbgrader_total_equals_the_cli_total(submission: Submission, totals: dic
 
 @pytest.mark.parametrize("assignment", [pytest.param(a, id=a.id) for a in ASSIGNMENTS])
 def test_nbgrader_gives_solutions_full_marks_and_blanks_none(assignment: Assignment, totals: dict[str, tuple[float, float]]) -> None:
-    assert totals[f"solution-{assignment.id}"][0] == max_points(assignment)
+    assert totals[f"solution-{assignment.id}"][0] == max_points(assignment, include_hidden=True)  # nbgrader autograde restores the hidden tests
     assert totals[f"blank-{assignment.id}"][0] == 0
 
 
 @pytest.mark.parametrize("student", list(BROKEN))
 def test_nbgrader_takes_points_off_each_seeded_bug(student: str, totals: dict[str, tuple[float, float]]) -> None:
     assignment = get_assignment(BROKEN[student][0])
-    assert 0 < totals[f"{student}-{assignment.id}"][0] < max_points(assignment)
+    assert 0 < totals[f"{student}-{assignment.id}"][0] < max_points(assignment, include_hidden=True)
 
 
 @pytest.mark.parametrize("student", list(HARMLESS))
 def test_jupyter_only_syntax_costs_nothing_in_either_grader(student: str, totals: dict[str, tuple[float, float]]) -> None:
     assignment = get_assignment(HARMLESS[student][0])
-    assert totals[f"{student}-{assignment.id}"] == (max_points(assignment), max_points(assignment))
+    assert totals[f"{student}-{assignment.id}"] == (max_points(assignment, include_hidden=True),) * 2
 
 
 def test_05_handed_in_alone_scores_as_with_its_siblings(totals: dict[str, tuple[float, float]]) -> None:
@@ -198,5 +199,5 @@ def test_05_handed_in_alone_scores_as_with_its_siblings(totals: dict[str, tuple[
 
 def test_nbgrader_runs_learner_code_in_the_sandbox_too(totals: dict[str, tuple[float, float]]) -> None:
     nbgrader, cli = totals["writes-outside-the-sandbox-01-convolution"]
-    assert nbgrader == cli == max_points("01-convolution")
+    assert nbgrader == cli == max_points("01-convolution", include_hidden=True)
     assert not ESCAPE.exists(), "a notebook wrote outside the sandbox under nbgrader autograde"

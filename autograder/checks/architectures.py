@@ -582,3 +582,27 @@ def own_layers_report(learner: Learner) -> str:
         else:
             lines.append(f"    ✗ your {name} (from {source}) {result}; the {source} checks say more")
     return "\n".join(lines)
+
+
+# ==== HIDDEN CHECKS: instructor only; the student release ends this module above this line ====
+# Official grading (autograder.classroom.official) adds these to the public checks; their
+# oracles live in oracle_data/hidden/, which the student release leaves out too.
+
+HIDDEN_CONV_COUNT_CASES: tuple[tuple[int, int, Any, bool], ...] = ((3, 64, 11, True), (256, 384, (1, 7), False), (1, 1, 1, True))
+
+
+def build_hidden_oracles() -> dict[str, np.ndarray]:
+    """torch.nn.Conv2d's parameter counts for the hidden cases."""
+    import torch
+
+    return {
+        f"count_conv.hidden.{i}": np.array(sum(p.numel() for p in torch.nn.Conv2d(c_in, c_out, k, bias=bias).parameters()))
+        for i, (c_in, c_out, k, bias) in enumerate(HIDDEN_CONV_COUNT_CASES)
+    }
+
+
+@check("05.count_conv_params.hidden_values", "count_conv_params on AlexNet's first layer, a 1x7 kernel and a 1x1 layer", points=1, hidden=True)
+def test_count_conv_params_hidden_values(learner: Learner) -> None:
+    for i, (c_in, c_out, k, bias) in enumerate(HIDDEN_CONV_COUNT_CASES):
+        got = learner.call("count_conv_params", c_in, c_out, k, bias=bias)
+        assert_equal(_as_int(got), _int(f"count_conv.hidden.{i}"), call=describe_call("count_conv_params", c_in, c_out, k, bias=bias))

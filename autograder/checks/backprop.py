@@ -538,14 +538,40 @@ def _forward_differences(probe: str, x: np.ndarray, h: float = 1e-5) -> np.ndarr
 
 
 def _unrestored_differences(probe: str, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Centred differences from a loop that never puts a nudged entry back: entry k (row-major)
+    is measured with entries 0 .. k-1 left at x - h. (Written without that loop, so that the
+    student release does not hand out numeric_gradient's code.)"""
     f = PROBE_FUNCTIONS[probe]
-    x = x.copy()
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        original = x[index]
-        x[index] = original + h
-        f_plus = f(x)
-        x[index] = original - h
-        grad[index] = (f_plus - f(x)) / (2 * h)
-    return grad
+    flat = x.reshape(-1)
+    result = np.empty_like(flat)
+    for k in range(flat.size):
+        lowered = np.concatenate([flat[:k] - h, flat[k:]])
+        step = np.zeros_like(flat)
+        step[k] = h
+        result[k] = (f((lowered + step).reshape(x.shape)) - f((lowered - step).reshape(x.shape))) / (2 * h)
+    return result.reshape(x.shape)
 
+
+
+# ==== HIDDEN CHECKS: instructor only; the student release ends this module above this line ====
+# Official grading (autograder.classroom.official) adds these to the public checks; their
+# oracles live in oracle_data/hidden/, which the student release leaves out too.
+
+HIDDEN_LINEAR_CASE = (491, 64, 20, 7)  # seed, N, in, out: a batch larger than the features
+
+
+def build_hidden_oracles() -> dict[str, np.ndarray]:
+    """Autograd's dx, dw and db (float64) for the hidden linear case."""
+    import torch
+
+    x, w, b, dout = (torch.from_numpy(a).requires_grad_() for a in linear_inputs(*HIDDEN_LINEAR_CASE))
+    torch.nn.functional.linear(x, w, b).backward(dout.detach())
+    return {f"linear.hidden.{name}": t.grad.numpy() for name, t in (("dx", x), ("dw", w), ("db", b))}
+
+
+@check("04.linear_backward.hidden_batch", "linear_backward with a batch larger than the layer", points=1, hidden=True)
+def test_linear_backward_hidden_batch(learner: Learner) -> None:
+    x, w, _, dout = linear_inputs(*HIDDEN_LINEAR_CASE)
+    call = describe_call("linear_backward", dout, x, w)
+    for name, got in zip(("dx", "dw", "db"), _unpack(learner.call("linear_backward", dout, x, w), ("dx", "dw", "db"), call)):
+        assert_matches(got, _oracle(f"linear.hidden.{name}"), call=call, what=name)

@@ -255,3 +255,32 @@ def test_sobel_magnitude_images(learner: Learner) -> None:
             ],
             shape_hints=[(img.shape, "valid mode: a 3x3 kernel gives (H - 2, W - 2); do not pad.")],
         )
+
+
+# ==== HIDDEN CHECKS: instructor only; the student release ends this module above this line ====
+# Official grading (autograder.classroom.official) adds these to the public checks; their
+# oracles live in oracle_data/hidden/, which the student release leaves out too.
+
+
+def hidden_large_cases() -> list[tuple[np.ndarray, np.ndarray]]:
+    """(x, k) at MNIST's size: a 28x28 image with 5x5 and 3x7 kernels."""
+    rng = np.random.default_rng(191)
+    return [(rng.standard_normal((28, 28)), rng.standard_normal(ks)) for ks in ((5, 5), (3, 7))]
+
+
+def build_hidden_oracles() -> dict[str, np.ndarray]:
+    """PyTorch's answers (float64) for the hidden cases, with the unflipped-kernel hint."""
+    import torch
+    import torch.nn.functional as F
+
+    out: dict[str, np.ndarray] = {}
+    for i, (x, k) in enumerate(hidden_large_cases()):
+        xt, kt = torch.from_numpy(x)[None, None], torch.from_numpy(k)[None, None]
+        out[f"corr2d.hidden_large.{i}"] = F.conv2d(xt, kt)[0, 0].numpy()
+        out[f"corr2d.hidden_large.{i}.convolution"] = F.conv2d(xt, torch.flip(kt, dims=(-2, -1)))[0, 0].numpy()
+    return out
+
+
+@check("01.corr2d.hidden_large", "corr2d on MNIST-sized 28x28 images", points=1, hidden=True)
+def test_corr2d_hidden_large(learner: Learner) -> None:
+    _check_corr2d(learner, hidden_large_cases(), "corr2d.hidden_large")

@@ -470,3 +470,28 @@ def test_build_resnet18_forward(learner: Learner) -> None:
 
 def _int(key: str) -> int:
     return int(_oracle(key))
+
+
+# ==== HIDDEN CHECKS: instructor only; the student release ends this module above this line ====
+# Official grading (autograder.classroom.official) adds these to the public checks; their
+# oracles live in oracle_data/hidden/, which the student release leaves out too.
+
+HIDDEN_DEPTHWISE_CASE = (891, 2, 5, 13, 11, 5, 2, 2)  # seed, N, C, H, W, k, stride, padding
+
+
+def build_hidden_oracles() -> dict[str, np.ndarray]:
+    """F.conv2d(..., groups=C)'s answer (float64) for the hidden depthwise case."""
+    import torch
+    import torch.nn.functional as F
+
+    seed, n, c, h, w, k, stride, padding = HIDDEN_DEPTHWISE_CASE
+    x, wk, b = (torch.from_numpy(a) for a in depthwise_inputs(seed, n, c, h, w, k))
+    return {"depthwise.hidden.out": F.conv2d(x, wk, b, stride=stride, padding=padding, groups=c).numpy()}
+
+
+@check("08.depthwise_conv2d_forward.hidden_large", "depthwise_conv2d_forward with a 5x5 kernel, stride 2 and padding 2 on five channels", points=1, hidden=True)
+def test_depthwise_conv2d_forward_hidden_large(learner: Learner) -> None:
+    seed, n, c, h, w, k, stride, padding = HIDDEN_DEPTHWISE_CASE
+    x, wk, b = depthwise_inputs(seed, n, c, h, w, k)
+    got = learner.call_numpy_only("depthwise_conv2d_forward", x, wk, b, stride=stride, padding=padding)
+    assert_matches(got, _oracle("depthwise.hidden.out"), call=describe_call("depthwise_conv2d_forward", x, wk, b, stride=stride, padding=padding))

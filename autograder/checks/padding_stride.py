@@ -516,3 +516,37 @@ def test_conv2d_forward_speed(learner: Learner) -> None:
             "with sliding_window_view and contract them with np.tensordot; a Python loop over output pixels is slow, "
             "and so is np.einsum without optimize=True."
         )
+
+
+# ==== HIDDEN CHECKS: instructor only; the student release ends this module above this line ====
+# Official grading (autograder.classroom.official) adds these to the public checks; their
+# oracles live in oracle_data/hidden/, which the student release leaves out too.
+
+
+def hidden_large_case() -> tuple[np.ndarray, ...]:
+    """(x (2, 3, 16, 15), w (4, 3, 5, 3), b (4,)) for stride (2, 3) and padding (2, 1)."""
+    return _conv_case(np.random.default_rng(291), 2, 3, 16, 15, 4, 5, 3)
+
+
+HIDDEN_STRIDE, HIDDEN_PADDING = (2, 3), (2, 1)
+
+
+def build_hidden_oracles() -> dict[str, np.ndarray]:
+    """F.conv2d's answer (float64) for the hidden case."""
+    import torch
+    import torch.nn.functional as F
+
+    x, w, b = (torch.from_numpy(a) for a in hidden_large_case())
+    return {"conv2d_forward.hidden_large": F.conv2d(x, w, b, stride=HIDDEN_STRIDE, padding=HIDDEN_PADDING).numpy()}
+
+
+@check("02.conv2d_forward.hidden_large", "conv2d_forward on a larger batch with unequal strides and padding", points=1, hidden=True)
+def test_conv2d_forward_hidden_large(learner: Learner) -> None:
+    x, w, b = hidden_large_case()
+    kwargs = {"stride": HIDDEN_STRIDE, "padding": HIDDEN_PADDING}
+    assert_matches(
+        learner.call_with_standins("conv2d_forward", STANDIN_HELPERS, x, w, b, **kwargs),
+        _expected("conv2d_forward.hidden_large"),
+        call=describe_call("conv2d_forward", x, w, b, **kwargs),
+        shape_hints=_conv_shape_hints(x, w, HIDDEN_STRIDE, HIDDEN_PADDING),
+    )

@@ -292,3 +292,30 @@ def test_global_avgpool_basic(learner: Learner) -> None:
                 ],
             ),
         )
+
+
+# ==== HIDDEN CHECKS: instructor only; the student release ends this module above this line ====
+# Official grading (autograder.classroom.official) adds these to the public checks; their
+# oracles live in oracle_data/hidden/, which the student release leaves out too.
+
+
+def hidden_large_cases() -> list[PoolCase]:
+    """(x, kernel_size, stride, padding): a larger batch, overlapping and rectangular windows."""
+    rng = np.random.default_rng(391)
+    return [(rng.standard_normal((2, 3, 17, 13)), 3, 2, 1), (rng.standard_normal((1, 2, 12, 16)) - 3.0, (2, 4), (2, 3), (1, 2))]
+
+
+def build_hidden_oracles() -> dict[str, np.ndarray]:
+    """F.max_pool2d's answers (float64) for the hidden cases."""
+    import torch
+    import torch.nn.functional as F
+
+    return {
+        f"maxpool2d_forward.hidden_large.{i}": F.max_pool2d(torch.from_numpy(x), kernel_size, stride, padding).numpy()
+        for i, (x, kernel_size, stride, padding) in enumerate(hidden_large_cases())
+    }
+
+
+@check("03.maxpool2d_forward.hidden_large", "maxpool2d_forward on larger inputs with rectangular windows", points=1, hidden=True)
+def test_maxpool2d_forward_hidden_large(learner: Learner) -> None:
+    _check_pool(learner, "maxpool2d_forward", hidden_large_cases(), "maxpool2d_forward.hidden_large", {})
