@@ -17,6 +17,7 @@ import time
 from typing import Callable, NoReturn, Sequence
 
 EXIT_OK, EXIT_BELOW, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+WARM_BY_DEFAULT = True  # --batch and --jobs N fork warm templates (bubblewrap only); --cold opts out
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", metavar="FILE", help="with --batch: where the CSV goes (default batch-results.csv; '-' for stdout)")
     parser.add_argument("--assignment", metavar="ID", help="the assignment the notebook must be, e.g. 02-padding-stride (refused otherwise)")
     parser.add_argument("--strict", action="store_true", help="refuse to grade without the bubblewrap sandbox (always so with --batch or CI=true)")
+    parser.add_argument("--watch", metavar="NOTEBOOK", help="regrade NOTEBOOK every time it is saved, printing what changed (Ctrl-C stops)")
+    parser.add_argument("--cold", action="store_true", help="start a fresh sandboxed Python per notebook instead of forking a warm one")
     parser.add_argument("--fail-under", type=float, metavar="P", help="exit 1 when the total is below P percent")
     parser.add_argument("--quiet", "-q", action="store_true", help="one line per notebook, no progress bar")
     parser.add_argument("--verbose", "-v", action="store_true", help="also show what each notebook printed")
@@ -67,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give either PATHs or --batch DIR, not both")
     if args.csv and not args.batch:
         parser.error("--csv goes with --batch")
+    if args.watch and (args.batch or args.paths):
+        parser.error("--watch takes one notebook; give no other PATH or --batch")
     if args.assignment and args.batch:
         parser.error("--assignment is for single notebooks; in --batch each folder's name decides")
     try:
@@ -96,6 +101,11 @@ def _run(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             return EXIT_INPUT
     options = {"only": args.only, "timeout": args.timeout, "exec_timeout": args.notebook_timeout, "strict": strict}
+    if args.watch:
+        from autograder.watch import watch
+
+        return watch(args.watch, dict(options, assignment_id=args.assignment))
+    options["warm"] = WARM_BY_DEFAULT and not args.cold and bool(args.batch or args.jobs > 1)
     errors: list[str] = []
     written = True  # every report file could be written (each failure is one line on stderr)
     if args.batch:

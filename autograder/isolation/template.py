@@ -1,0 +1,222 @@
+"""A warm template inside the bubblewrap sandbox: imports once, forks once per notebook.
+
+Started by :mod:`autograder.isolation.warm` under the same bwrap allow-list as a cold child,
+but with no learner folder mounted (an empty tmpfs stands at the notebooks' place). It imports
+what every notebook of its kind needs (NumPy; torch where the assignment allows it) and makes
+itself non-dumpable, so a fork cannot ptrace it or read its memory through ``/proc``.
+
+Per notebook the grader sends, over a Unix socket, the three pipe ends of a cold child, its
+configuration and environment, and the files of the learner's folders. The template writes
+the files below ``/sandbox/notebooks``, forks, and the fork closes the socket and runs exactly
+what a cold child runs (:func:`autograder._sandbox_worker.serve`: limits, audit hook, lock).
+Only one fork exists at a time. When the grader ends the notebook, the template kills every
+other process in its PID namespace, empties every writable folder, and checks that nothing is
+left (no process, no file, no System V IPC object); anything it cannot clean makes it answer
+``dirty``, and the grader throws it away and starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+from autograder import codec
+
+WORK_DIR = "/sandbox/work"
+NOTEBOOKS_DIR = "/sandbox/notebooks"
+SCRATCH_DIRS = (WORK_DIR, NOTEBOOKS_DIR, "/dev/shm")  # every folder a fork may write
+HEADER = struct.Struct("!Q")
+
+
+def _non_dumpable() -> None:
+    import ctypes
+
+    if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE 0
+        raise OSError("cannot make the template non-dumpable")
+
+
+def _receive(sock: socket.socket) -> tuple[Any, list[int]] | None:
+    """One request and the descriptors sent with it; ``None`` when the grader hung up."""
+    data, fds, _, _ = socket.recv_fds(sock, HEADER.size, 8)
+    if not data:
+        return None
+    while len(data) < HEADER.size:
+        more = sock.recv(HEADER.size - len(data))
+        if not more:
+            return None
+        data += more
+    (length,) = HEADER.unpack(data)
+    payload = bytearray()
+    while len(payload) < length:
+        more = sock.recv(min(length - len(payload), 1 << 20))
+        if not more:
+            return None
+        payload += more
+    return codec.decode_payload(bytes(payload)), list(fds)
+
+
+def _reply(sock: socket.socket, value: Any) -> None:
+    payload = codec.encode(value)[codec.PREFIX_BYTES :]
+    sock.sendall(HEADER.pack(len(payload)) + payload)
+
+
+def _empty(folder: str) -> None:
+    if not os.path.isdir(folder):
+        return
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        try:
+            os.chmod(path, 0o700, follow_symlinks=False) if not os.path.islink(path) else None
+        except OSError:
+            pass
+        if os.path.isdir(path) and not os.path.islink(path):
+            def writable(func: Any, target: str, _exc: Any) -> None:
+                try:
+                    os.chmod(os.path.dirname(target), 0o700)
+                    os.chmod(target, 0o700)
+                    func(target)
+                except OSError:
+                    pass
+
+            shutil.rmtree(path, onerror=writable)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def _others() -> list[int]:
+    """The processes in this PID namespace besides bwrap's init (1) and the template."""
+    me = os.getpid()
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+
+
+def _sysv_objects() -> int:
+    count = 0
+    for kind in ("shm", "sem", "msg"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                count += max(0, len(table.read().splitlines()) - 1)
+        except OSError:
+            pass
+    return count
+
+
+def _write_files(files: list[list[Any]]) -> None:
+    for relative, data in files:
+        path = os.path.normpath(os.path.join(NOTEBOOKS_DIR, relative))
+        if not path.startswith(NOTEBOOKS_DIR + "/"):
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as file:
+            file.write(data.tobytes())
+    for root, dirs, names in os.walk(NOTEBOOKS_DIR):  # read-only, as the cold child's mount
+        for name in names:
+            os.chmod(os.path.join(root, name), 0o444)
+
+
+def _fork(request: dict[str, Any], fds: list[int], sock: socket.socket) -> int:
+    request_fd, reply_fd, output_fd = fds
+    _write_files(request.get("files") or [])
+    os.makedirs(os.path.join(WORK_DIR, "tmp"), exist_ok=True)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sock.close()
+            os.dup2(output_fd, 1)
+            os.dup2(output_fd, 2)
+            os.close(output_fd)
+            os.setsid()
+            os.environ.clear()
+            os.environ.update(request["env"])
+            os.chdir(WORK_DIR)
+            import autograder._sandbox_worker as worker
+
+            sys.argv = [worker.__file__, str(request_fd), str(reply_fd)]  # as a cold child's
+            code = worker.serve(request["config"], request_fd, reply_fd)
+        except BaseException:  # noqa: BLE001 - the fork must never return into the template
+            code = 70
+        os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    return pid
+
+
+def _end(pid: int, grace: float) -> dict[str, Any]:
+    """Wait up to ``grace`` for the fork to end by itself, then kill everything else, empty
+    the scratch folders, and say how the fork ended and whether all is clean."""
+    status = None
+    deadline = time.monotonic() + grace
+    while True:
+        done, raw = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = raw
+            break
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.005)
+    killed = status is None
+    deadline = time.monotonic() + 3.0
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        while True:  # reap our own children (the fork); bwrap's init reaps the orphans
+            try:
+                done, raw = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if not done:
+                break
+            if done == pid:
+                status = raw
+        if not _others() or time.monotonic() >= deadline:
+            break
+        time.sleep(0.005)
+    for folder in SCRATCH_DIRS:
+        _empty(folder)
+    clean = not _others() and not _sysv_objects() and not any(os.path.isdir(d) and os.listdir(d) for d in SCRATCH_DIRS)
+    returncode = os.waitstatus_to_exitcode(status) if status is not None else None
+    return {"returncode": returncode, "killed": killed, "clean": clean}
+
+
+def main(argv: list[str]) -> int:
+    sock = socket.socket(fileno=int(argv[0]))
+    for module in argv[1:]:
+        __import__(module)
+    import autograder._sandbox_worker  # noqa: F401 - what every fork runs
+
+    _non_dumpable()
+    _reply(sock, {"event": "ready"})
+    pid = None
+    while True:
+        received = _receive(sock)
+        if received is None:
+            return 0
+        request, fds = received
+        op = request.get("op") if isinstance(request, dict) else None
+        if op == "fork" and pid is None and len(fds) == 3:
+            pid = _fork(request, fds, sock)
+            _reply(sock, {"status": "forked"})
+        elif op == "end" and pid is not None:
+            result = _end(pid, float(request.get("grace") or 0.0))
+            pid = None
+            _reply(sock, result)
+            if not result["clean"]:
+                return 3
+        else:
+            for fd in fds:
+                os.close(fd)
+            _reply(sock, {"status": "error"})
+
+
+if __name__ == "__main__":
+    os._exit(main(sys.argv[1:]))
