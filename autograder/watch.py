@@ -11,7 +11,9 @@ watch goes on. Ctrl-C stops it cleanly.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -69,8 +71,15 @@ def watch(
     print(f"watching {path}; save it to regrade, Ctrl-C to stop", file=out, flush=True)
     last: engine.NotebookResult | None = None
     graded: tuple[int, int] | None = None
+    interrupted: list[bool] = []
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        interrupted.append(True)  # remembered even where pytest catches the KeyboardInterrupt
+        raise KeyboardInterrupt
+
+    previous_handler = signal.signal(signal.SIGINT, on_interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
-        while keep_going():
+        while keep_going() and not interrupted:
             seen = _signature(path)
             if seen is None or seen == graded:
                 time.sleep(poll)
@@ -89,14 +98,21 @@ def watch(
                 print(f"[{time.strftime('%H:%M:%S')}] the grader failed: {type(exc).__name__}: {exc}", file=out, flush=True)
                 continue
             elapsed = time.perf_counter() - started
+            if interrupted:
+                break
             lines = changes(last, result)
             passed = sum(c.passed for c in result.checks)
             head = f"[{time.strftime('%H:%M:%S')}] {result.score:g}/{result.max_score:g} points, {passed}/{len(result.checks)} checks pass ({elapsed:.2f} s)"
-            print(head if lines else head + "; nothing changed", file=out)
+            print(head if lines or last is None else head + "; nothing changed", file=out)
             for line in lines:
                 print(line, file=out)
             out.flush()
             last = result
     except KeyboardInterrupt:
+        interrupted.append(True)
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+    if interrupted:
         print("stopped watching", file=out, flush=True)
     return 0
