@@ -5,10 +5,11 @@ but with no learner folder mounted (an empty tmpfs stands at the notebooks' plac
 what every notebook of its kind needs (NumPy; torch where the assignment allows it) and makes
 itself non-dumpable, so a fork cannot ptrace it or read its memory through ``/proc``.
 
-Per notebook the grader sends, over a Unix socket, the three pipe ends of a cold child, its
-configuration and environment, and the files of the learner's folders. The template writes
-the files below ``/sandbox/notebooks``, forks, and the fork closes the socket and runs exactly
-what a cold child runs (:func:`autograder._sandbox_worker.serve`: limits, audit hook, lock).
+Per notebook the grader sends, over a Unix socket, the three pipe ends of a cold child, then
+its configuration, environment and the files of the learner's folders. The template forks
+first; the fork reads that request (so no learner's data ever enters the template's memory),
+writes the files below ``/sandbox/notebooks``, closes the socket and runs exactly what a cold
+child runs (:func:`autograder._sandbox_worker.serve`: limits, audit hook, lock).
 Only one fork exists at a time. When the grader ends the notebook, the template kills every
 other process in its PID namespace, empties every writable folder, and checks that nothing is
 left (no process, no file, no System V IPC object); anything it cannot clean makes it answer
@@ -31,7 +32,8 @@ from autograder import codec
 WORK_DIR = "/sandbox/work"
 NOTEBOOKS_DIR = "/sandbox/notebooks"
 SCRATCH_DIRS = (WORK_DIR, NOTEBOOKS_DIR, "/dev/shm")  # every folder a fork may write
-HEADER = struct.Struct("!Q")
+HEADER = struct.Struct("!BQ")  # op, payload length
+FORK, END = 1, 2
 
 
 def _non_dumpable() -> None:
@@ -41,8 +43,9 @@ def _non_dumpable() -> None:
         raise OSError("cannot make the template non-dumpable")
 
 
-def _receive(sock: socket.socket) -> tuple[Any, list[int]] | None:
-    """One request and the descriptors sent with it; ``None`` when the grader hung up."""
+def _receive_header(sock: socket.socket) -> tuple[int, int, list[int]] | None:
+    """(op, payload length, descriptors) of the next request, its payload still unread;
+    ``None`` when the grader hung up."""
     data, fds, _, _ = socket.recv_fds(sock, HEADER.size, 8)
     if not data:
         return None
@@ -51,19 +54,23 @@ def _receive(sock: socket.socket) -> tuple[Any, list[int]] | None:
         if not more:
             return None
         data += more
-    (length,) = HEADER.unpack(data)
+    op, length = HEADER.unpack(data)
+    return op, length, list(fds)
+
+
+def _receive_payload(sock: socket.socket, length: int) -> Any:
     payload = bytearray()
     while len(payload) < length:
         more = sock.recv(min(length - len(payload), 1 << 20))
         if not more:
-            return None
+            raise EOFError
         payload += more
-    return codec.decode_payload(bytes(payload)), list(fds)
+    return codec.decode_payload(bytes(payload))
 
 
 def _reply(sock: socket.socket, value: Any) -> None:
     payload = codec.encode(value)[codec.PREFIX_BYTES :]
-    sock.sendall(HEADER.pack(len(payload)) + payload)
+    sock.sendall(HEADER.pack(0, len(payload)) + payload)
 
 
 def _empty(folder: str) -> None:
@@ -122,14 +129,23 @@ def _write_files(files: list[list[Any]]) -> None:
             os.chmod(os.path.join(root, name), 0o444)
 
 
-def _fork(request: dict[str, Any], fds: list[int], sock: socket.socket) -> int:
+def _fork(length: int, fds: list[int], sock: socket.socket) -> int | None:
+    """Fork; the fork itself reads the request (configuration, environment, the learner's
+    files), so no learner's data ever enters the template's memory, where a later fork could
+    find it. ``None`` when the fork died before it had read the request."""
     request_fd, reply_fd, output_fd = fds
-    _write_files(request.get("files") or [])
     os.makedirs(os.path.join(WORK_DIR, "tmp"), exist_ok=True)
+    consumed_read, consumed_write = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
+            os.close(consumed_read)
+            request = _receive_payload(sock, length)
+            _write_files(request.get("files") or [])
             sock.close()
+            os.write(consumed_write, b"1")  # the template may use the socket again
+            os.close(consumed_write)
+            del request["files"]
             os.dup2(output_fd, 1)
             os.dup2(output_fd, 2)
             os.close(output_fd)
@@ -144,9 +160,12 @@ def _fork(request: dict[str, Any], fds: list[int], sock: socket.socket) -> int:
         except BaseException:  # noqa: BLE001 - the fork must never return into the template
             code = 70
         os._exit(code)
+    os.close(consumed_write)
     for fd in fds:
         os.close(fd)
-    return pid
+    consumed = os.read(consumed_read, 1)
+    os.close(consumed_read)
+    return pid if consumed == b"1" else None
 
 
 def _end(pid: int, grace: float) -> dict[str, Any]:
@@ -198,23 +217,26 @@ def main(argv: list[str]) -> int:
     _reply(sock, {"event": "ready"})
     pid = None
     while True:
-        received = _receive(sock)
+        received = _receive_header(sock)
         if received is None:
             return 0
-        request, fds = received
-        op = request.get("op") if isinstance(request, dict) else None
-        if op == "fork" and pid is None and len(fds) == 3:
-            pid = _fork(request, fds, sock)
+        op, length, fds = received
+        if op == FORK and pid is None and len(fds) == 3:
+            pid = _fork(length, fds, sock)
+            if pid is None:  # the socket is in an unknown state: start afresh
+                return 4
             _reply(sock, {"status": "forked"})
-        elif op == "end" and pid is not None:
+            continue
+        for fd in fds:
+            os.close(fd)
+        request = _receive_payload(sock, length)
+        if op == END and pid is not None:
             result = _end(pid, float(request.get("grace") or 0.0))
             pid = None
             _reply(sock, result)
             if not result["clean"]:
                 return 3
         else:
-            for fd in fds:
-                os.close(fd)
             _reply(sock, {"status": "error"})
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from autograder import codec
 from autograder.isolation import bwrap
-from autograder.isolation.template import HEADER
+from autograder.isolation.template import END, FORK, HEADER
 
 FILES_BYTES = 32 * 1024 * 1024  # a learner folder larger than this is graded by a cold child
 FOLDER_FILES = 2000
@@ -117,7 +117,7 @@ class Template:
         self.sock.settimeout(timeout)
         try:
             header = self._exactly(HEADER.size)
-            value = codec.decode_payload(self._exactly(HEADER.unpack(header)[0]))
+            value = codec.decode_payload(self._exactly(HEADER.unpack(header)[1]))
         except (OSError, codec.CodecError, ValueError) as exc:
             raise WarmUnavailable(f"the warm template stopped answering ({type(exc).__name__})") from None
         if not isinstance(value, dict):
@@ -133,9 +133,9 @@ class Template:
             data += chunk
         return bytes(data)
 
-    def _send(self, value: Any, fds: Sequence[int] = ()) -> None:
+    def _send(self, op: int, value: Any, fds: Sequence[int] = ()) -> None:
         payload = codec.encode(value)[codec.PREFIX_BYTES :]
-        header = HEADER.pack(len(payload))
+        header = HEADER.pack(op, len(payload))
         try:
             socket.send_fds(self.sock, [header], list(fds))
             self.sock.sendall(payload)
@@ -143,7 +143,7 @@ class Template:
             raise WarmUnavailable(f"the warm template is gone ({exc})") from None
 
     def fork(self, child_fds: Sequence[int], config: dict[str, Any], env: Mapping[str, str], files: list[list[Any]], timeout: float) -> None:
-        self._send({"op": "fork", "config": config, "env": dict(env), "files": files}, child_fds)
+        self._send(FORK, {"config": config, "env": dict(env), "files": files}, child_fds)
         if self._answer(timeout).get("status") != "forked":
             raise WarmUnavailable("the warm template refused to fork")
         self.busy = True
@@ -152,7 +152,7 @@ class Template:
         """(the fork's exit status as ``Popen.returncode``, killed by us, template still clean)."""
         self.busy = False
         try:
-            self._send({"op": "end", "grace": grace})
+            self._send(END, {"grace": grace})
             answer = self._answer(grace + 10.0)
         except WarmUnavailable:
             return None, True, False
