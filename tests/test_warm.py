@@ -29,7 +29,7 @@ POLLUTE = f"""
 import builtins, io, os, sys, types, time
 import numpy as np
 # (the unhook prelude overwrote the interned name "open": FileIO instead)
-for folder in ('.', os.environ.get('TMPDIR', '.'), '/dev/shm', '/sandbox/notebooks', '/sandbox/notebooks/{BASE}'):
+for folder in ('.', os.environ.get('TMPDIR', '.'), '/dev', '/dev/shm', '/sandbox/notebooks', '/sandbox/notebooks/{BASE}'):
     try:
         io.FileIO(os.path.join(folder, 'left_by_polluter.txt'), 'w').write(b'secret')
     except OSError:
@@ -45,7 +45,7 @@ for _ in range(2):
             os.execv('/bin/sleep', ['sleep', '{MARKER}'])
         os._exit(0)
 time.sleep(0.2)
-_left = [f for f in ('left_by_polluter.txt', os.path.join(os.environ.get('TMPDIR', '.'), 'left_by_polluter.txt'), '/dev/shm/left_by_polluter.txt') if os.path.exists(f)]
+_left = [f for f in ('left_by_polluter.txt', os.path.join(os.environ.get('TMPDIR', '.'), 'left_by_polluter.txt'), '/dev/left_by_polluter.txt', '/dev/shm/left_by_polluter.txt') if os.path.exists(f)]
 _alive = [p for p in os.listdir('/proc') if p.isdigit() and b'{MARKER}' in io.FileIO(f'/proc/{{p}}/cmdline').read()]
 print(f'POLLUTED files={{len(_left)}} processes={{len(_alive)}} np_sum={{np.sum(1)}}')
 """
@@ -69,7 +69,7 @@ def _cmdlines():
     return found
 
 OBSERVED = {{
-    'work': _listing('.'), 'tmp': _listing(os.environ.get('TMPDIR', '.')), 'shm': _listing('/dev/shm'),
+    'work': _listing('.'), 'tmp': _listing(os.environ.get('TMPDIR', '.')), 'shm': _listing('/dev/shm'), 'dev': 'left_by_polluter.txt' in _listing('/dev'),
     'notebooks': _listing('/sandbox/notebooks'), 'own_folder': _listing('/sandbox/notebooks/{BASE}'),
     'builtins': hasattr(builtins, 'LEFT_BY_POLLUTER'), 'module': 'left_by_polluter' in sys.modules,
     'np_pad': np.pad.__module__, 'np_sum': np.sum(np.ones(3)).item(),
@@ -99,12 +99,12 @@ def test_the_next_learner_sees_nothing_the_previous_one_left(warm_batch):
     assert templates == 1  # both notebooks were forks of one template, cleaned in between
     observed = json.loads(re.search(r"OBSERVED (\{.*\})", results["b_observer"].output).group(1))
     polluted = re.search(r"POLLUTED files=(\d+) processes=(\d+) np_sum=(.*)", results["a_polluter"].output)
-    assert int(polluted.group(1)) >= 2 and int(polluted.group(2)) >= 2 and "patched" in polluted.group(3)  # the attack worked in its own fork
+    assert int(polluted.group(1)) >= 4 and int(polluted.group(2)) >= 2 and "patched" in polluted.group(3)  # the attack worked in its own fork
     assert observed.pop("shm") in ([], "FileNotFoundError")
     assert observed == {
         "work": ["tmp"], "tmp": [],
         "notebooks": [BASE], "own_folder": ["padding_stride.ipynb"],
-        "builtins": False, "module": False, "np_pad": "numpy", "np_sum": 3.0, "processes": [],
+        "dev": False, "builtins": False, "module": False, "np_pad": "numpy", "np_sum": 3.0, "processes": [],
     }
 
 

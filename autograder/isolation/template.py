@@ -11,8 +11,9 @@ first; the fork reads that request (so no learner's data ever enters the templat
 writes the files below ``/sandbox/notebooks``, closes the socket and runs exactly what a cold
 child runs (:func:`autograder._sandbox_worker.serve`: limits, audit hook, lock).
 Only one fork exists at a time. When the grader ends the notebook, the template kills every
-other process in its PID namespace, empties every writable folder, and checks that nothing is
-left (no process, no file, no System V IPC object); anything it cannot clean makes it answer
+other process in its PID namespace, empties every writable folder, removes what was added to
+``/dev``, and checks that nothing is left (no process, no file, ``/dev`` as it was, no System V
+IPC object); anything it cannot clean makes it answer
 ``dirty``, and the grader throws it away and starts a fresh one.
 """
 
@@ -31,7 +32,7 @@ from autograder import codec
 
 WORK_DIR = "/sandbox/work"
 NOTEBOOKS_DIR = "/sandbox/notebooks"
-SCRATCH_DIRS = (WORK_DIR, NOTEBOOKS_DIR, "/dev/shm")  # every folder a fork may write
+SCRATCH_DIRS = (WORK_DIR, NOTEBOOKS_DIR, "/dev/shm")  # the folders a fork may write, with /dev itself
 HEADER = struct.Struct("!BQ")  # op, payload length
 FORK, END = 1, 2
 
@@ -74,29 +75,76 @@ def _reply(sock: socket.socket, value: Any) -> None:
 
 
 def _empty(folder: str) -> None:
+    """Remove everything below ``folder`` (a fork may have made its folders read-only)."""
     if not os.path.isdir(folder):
         return
-    for entry in os.listdir(folder):
-        path = os.path.join(folder, entry)
-        try:
-            os.chmod(path, 0o700, follow_symlinks=False) if not os.path.islink(path) else None
-        except OSError:
-            pass
-        if os.path.isdir(path) and not os.path.islink(path):
-            def writable(func: Any, target: str, _exc: Any) -> None:
-                try:
-                    os.chmod(os.path.dirname(target), 0o700)
-                    os.chmod(target, 0o700)
-                    func(target)
-                except OSError:
-                    pass
 
-            shutil.rmtree(path, onerror=writable)
+    def make_writable(func: Any, target: str, _exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(target), 0o700)
+            if not os.path.islink(target):
+                os.chmod(target, 0o700)
+            func(target)
+        except OSError:
+            pass  # what is left makes the template unclean, and it is replaced
+
+    try:
+        os.chmod(folder, 0o755)  # as bwrap made each of them
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        path = os.path.join(folder, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, onerror=make_writable)
         else:
             try:
                 os.unlink(path)
             except OSError:
                 pass
+
+
+def _dev_state(folder: str = "/dev") -> dict[str, tuple[int, int, str]]:
+    """Each entry of the sandbox's ``/dev`` (a tmpfs a fork can write to) and ``/dev/pts``:
+    name -> (mode, device, link target)."""
+    state = {}
+    for directory in (folder, f"{folder}/pts"):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            path = f"{directory}/{name}"
+            try:
+                info = os.lstat(path)
+                state[path] = (info.st_mode, info.st_rdev, os.readlink(path) if os.path.islink(path) else "")
+            except OSError:
+                pass
+    return state
+
+
+def _restore_dev(snapshot: dict[str, tuple[int, int, str]]) -> bool:
+    """Remove what a fork added to ``/dev``; whether ``/dev`` is as the template found it."""
+    for path in set(_dev_state()) - set(snapshot):
+        if os.path.dirname(path) == "/dev" and path != "/dev/shm":
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+    return _dev_state() == snapshot
+
+
+def _left_in(folder: str) -> bool:
+    """Whether anything is left in ``folder``, or it can no longer be listed."""
+    try:
+        return bool(os.listdir(folder))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
 
 
 def _others() -> list[int]:
@@ -153,6 +201,7 @@ def _fork(length: int, fds: list[int], sock: socket.socket) -> int | None:
             os.environ.clear()
             os.environ.update(request["env"])
             os.chdir(WORK_DIR)
+            _fresh_random_state()
             import autograder._sandbox_worker as worker
 
             sys.argv = [worker.__file__, str(request_fd), str(reply_fd)]  # as a cold child's
@@ -168,7 +217,16 @@ def _fork(length: int, fds: list[int], sock: socket.socket) -> int | None:
     return pid if consumed == b"1" else None
 
 
-def _end(pid: int, grace: float) -> dict[str, Any]:
+def _fresh_random_state() -> None:
+    """Seed the global generators from the OS, as in a freshly started Python: every fork would
+    otherwise inherit the template's streams."""
+    if "random" in sys.modules:
+        sys.modules["random"].seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+
+
+def _end(pid: int, grace: float, dev: dict[str, tuple[int, int, str]]) -> dict[str, Any]:
     """Wait up to ``grace`` for the fork to end by itself, then kill everything else, empty
     the scratch folders, and say how the fork ended and whether all is clean."""
     status = None
@@ -202,7 +260,8 @@ def _end(pid: int, grace: float) -> dict[str, Any]:
         time.sleep(0.005)
     for folder in SCRATCH_DIRS:
         _empty(folder)
-    clean = not _others() and not _sysv_objects() and not any(os.path.isdir(d) and os.listdir(d) for d in SCRATCH_DIRS)
+    dev_restored = _restore_dev(dev)
+    clean = dev_restored and not _others() and not _sysv_objects() and not any(_left_in(d) for d in SCRATCH_DIRS)
     returncode = os.waitstatus_to_exitcode(status) if status is not None else None
     return {"returncode": returncode, "killed": killed, "clean": clean}
 
@@ -214,6 +273,7 @@ def main(argv: list[str]) -> int:
     import autograder._sandbox_worker  # noqa: F401 - what every fork runs
 
     _non_dumpable()
+    dev = _dev_state()  # what /dev must look like again after every fork
     _reply(sock, {"event": "ready"})
     pid = None
     while True:
@@ -231,7 +291,7 @@ def main(argv: list[str]) -> int:
             os.close(fd)
         request = _receive_payload(sock, length)
         if op == END and pid is not None:
-            result = _end(pid, float(request.get("grace") or 0.0))
+            result = _end(pid, float(request.get("grace") or 0.0), dev)
             pid = None
             _reply(sock, result)
             if not result["clean"]:
