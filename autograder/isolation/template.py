@@ -94,14 +94,18 @@ def _empty(folder: str) -> None:
     except OSError:
         return
     for entry in entries:
-        path = os.path.join(folder, entry)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, onerror=make_writable)
-        else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        _remove(os.path.join(folder, entry), make_writable)
+
+
+def _remove(path: str, onerror: Any = None) -> None:
+    """Remove a file, link or folder tree; what cannot be removed stays (and is found)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=onerror is None, onerror=onerror)
+    else:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _dev_state(folder: str = "/dev") -> dict[str, tuple[int, int, str]]:
@@ -127,13 +131,7 @@ def _restore_dev(snapshot: dict[str, tuple[int, int, str]]) -> bool:
     """Remove what a fork added to ``/dev``; whether ``/dev`` is as the template found it."""
     for path in set(_dev_state()) - set(snapshot):
         if os.path.dirname(path) == "/dev" and path != "/dev/shm":
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            _remove(path)
     return _dev_state() == snapshot
 
 
