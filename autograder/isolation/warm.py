@@ -91,15 +91,10 @@ class Template:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         modules = ["numpy", *kind.preload]
         argv = bwrap.command(["-m", "autograder.isolation.template", str(theirs.fileno()), *modules], mounts)
-        import resource
-
-        def limit() -> None:  # the fork sets its own, lower caps; this bounds the template
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-        try:
+        try:  # (the template is non-dumpable, so it never writes a core file; each fork sets its own limits)
             self.process = subprocess.Popen(
                 argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, env=dict(env), start_new_session=True, preexec_fn=limit,
+                stderr=subprocess.DEVNULL, env=dict(env), start_new_session=True,
             )
         except OSError as exc:
             ours.close()
@@ -194,7 +189,7 @@ class WarmProcess:
         code, killed, clean = self.template.end(grace)
         self.returncode = code
         if not clean:
-            self.pool.discard(self.kind)
+            self.pool.discard(self.kind, self.template)
         return code, killed
 
 
@@ -230,10 +225,15 @@ class WarmPool:
             raise
         return WarmProcess(self, kind, template)
 
-    def discard(self, kind: Kind) -> None:
-        template = self.templates.pop(kind, None)
-        if template is not None:
-            template.close()
+    def discard(self, kind: Kind, template: Template | None = None) -> None:
+        """Stop ``kind``'s template (only if it is ``template``, when given) and forget it."""
+        current = self.templates.get(kind)
+        template = template or current
+        if template is None:
+            return
+        if current is template:
+            del self.templates[kind]
+        template.close()
 
     def close(self) -> None:
         for kind in list(self.templates):
