@@ -13,7 +13,7 @@ child runs (:func:`autograder._sandbox_worker.serve`: limits, audit hook, lock).
 Only one fork exists at a time. When the grader ends the notebook, the template kills every
 other process in its PID namespace, empties every writable folder, removes what was added to
 ``/dev``, and checks that nothing is left (no process, no file, ``/dev`` as it was, no System V
-IPC object); anything it cannot clean makes it answer
+IPC object, no new kernel key); anything it cannot clean makes it answer
 ``dirty``, and the grader throws it away and starts a fresh one.
 """
 
@@ -151,6 +151,15 @@ def _others() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
 
 
+def _keys() -> str:
+    """The kernel keys this uid can see (a fork of the same uid could leave one for the next)."""
+    try:
+        with open("/proc/keys") as table:
+            return table.read()
+    except OSError:
+        return ""
+
+
 def _sysv_objects() -> int:
     count = 0
     for kind in ("shm", "sem", "msg"):
@@ -224,7 +233,7 @@ def _fresh_random_state() -> None:
         sys.modules["numpy"].random.seed()
 
 
-def _end(pid: int, grace: float, dev: dict[str, tuple[int, int, str]]) -> dict[str, Any]:
+def _end(pid: int, grace: float, dev: dict[str, tuple[int, int, str]], keys: str) -> dict[str, Any]:
     """Wait up to ``grace`` for the fork to end by itself, then kill everything else, empty
     the scratch folders, and say how the fork ended and whether all is clean."""
     status = None
@@ -259,7 +268,7 @@ def _end(pid: int, grace: float, dev: dict[str, tuple[int, int, str]]) -> dict[s
     for folder in SCRATCH_DIRS:
         _empty(folder)
     dev_restored = _restore_dev(dev)
-    clean = dev_restored and not _others() and not _sysv_objects() and not any(_left_in(d) for d in SCRATCH_DIRS)
+    clean = dev_restored and _keys() == keys and not _others() and not _sysv_objects() and not any(_left_in(d) for d in SCRATCH_DIRS)
     returncode = os.waitstatus_to_exitcode(status) if status is not None else None
     return {"returncode": returncode, "killed": killed, "clean": clean}
 
@@ -272,6 +281,7 @@ def main(argv: list[str]) -> int:
 
     _non_dumpable()
     dev = _dev_state()  # what /dev must look like again after every fork
+    keys = _keys()  # and the kernel keys this uid sees
     _reply(sock, {"event": "ready"})
     pid = None
     while True:
@@ -289,7 +299,7 @@ def main(argv: list[str]) -> int:
             os.close(fd)
         request = _receive_payload(sock, length)
         if op == END and pid is not None:
-            result = _end(pid, float(request.get("grace") or 0.0), dev)
+            result = _end(pid, float(request.get("grace") or 0.0), dev, keys)
             pid = None
             _reply(sock, result)
             if not result["clean"]:
