@@ -11,12 +11,13 @@ export CNN_COURSE_DATA ?= $(if $(wildcard $(SHARED_DATA)/mnist),$(SHARED_DATA),)
 export CUDA_VISIBLE_DEVICES ?=
 JOBS ?= 2
 
-.PHONY: venv book test test-fast grade train exercises fixtures bench clean help student-release gradescope
+.PHONY: venv book test test-fast grade watch train exercises fixtures bench clean help student-release gradescope
 
 help:
 	@echo "make book       build the website into _build/html"
 	@echo "make test       run the whole test suite (what CI runs)"
 	@echo "make grade      grade the notebooks in exercises/ (or NB=path)"
+	@echo "make watch      regrade NB=path/to/notebook.ipynb on every save, printing what changed"
 	@echo "make train      retrain the reference models (writes autograder/reference/)"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make fixtures   regenerate the PyTorch oracle fixtures in autograder/oracle_data/"
@@ -48,6 +49,10 @@ test-fast: $(STAMP)
 
 grade: $(STAMP)
 	$(PY) -m autograder $(or $(NB),exercises)
+
+watch: $(STAMP)
+	@test -n "$(NB)" || { echo "make watch needs NB=path/to/notebook.ipynb"; exit 2; }
+	$(PY) -m autograder --watch $(NB)
 
 train: $(STAMP)
 	$(PY) -m autograder.reference.train lenet5 $(if $(THREADS),--threads $(THREADS),)

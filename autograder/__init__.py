@@ -15,12 +15,13 @@ Modules (one job each):
     notebook     read notebooks, pull out learner code, import functions from notebooks
     codec        the pickle-free wire format between grader and sandbox
     sandbox      run untrusted code in a child process with limits (``_sandbox_worker``)
-    isolation    bubblewrap (the boundary), the course's rules for it, trusted stand-ins
+    isolation    bubblewrap (the boundary), the course's rules for it, trusted stand-ins, warm workers
     engine       run checks through pytest
     batch        grade a folder of submissions
     report       terminal, JSON (Gradescope), JUnit and CSV reports
     release      generate ``exercises/`` from ``solutions/`` with nbgrader
     site_assets  offline copies of the book's JavaScript
+    watch        regrade a notebook on every save (``--watch``)
     cli          the command line (``python -m autograder``)
 """
 

@@ -457,7 +457,16 @@ def main(argv: list[str]) -> int:
     config = receive(request_fd)
     if not isinstance(config, dict) or config.get("op") != "config":
         return 2
+    return serve(config, request_fd, reply_fd)
+
+
+def serve(config: dict[str, Any], request_fd: int, reply_fd: int) -> int:
+    """Limit this process as ``config`` says, then run the cells and answer calls until the
+    parent closes the pipe (a cold child, and each fork of a warm template,
+    :mod:`autograder.isolation.template`, run exactly this)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if hasattr(resource, "RLIMIT_MSGQUEUE"):  # no POSIX message queue can outlive the notebook
+        resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
     _limit(resource.RLIMIT_AS, config.get("memory_bytes"))
     _limit(resource.RLIMIT_FSIZE, config.get("file_bytes"))
     if config.get("cpu_seconds"):

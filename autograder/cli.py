@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 EXIT_OK, EXIT_BELOW, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+WARM_BY_DEFAULT = True  # --batch and --jobs N fork warm templates (bubblewrap only); --cold opts out
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", metavar="FILE", help="with --batch: where the CSV goes (default FOLDER/grades.csv of --out; '-' for stdout)")
     parser.add_argument("--assignment", metavar="ID", help="the assignment the notebook must be, e.g. 02-padding-stride (refused otherwise)")
     parser.add_argument("--strict", action="store_true", help="refuse to grade without the bubblewrap sandbox (always so with --batch or CI=true)")
+    parser.add_argument("--watch", metavar="NOTEBOOK", help="regrade NOTEBOOK every time it is saved, printing what changed (Ctrl-C stops)")
+    parser.add_argument("--cold", action="store_true", help="start a fresh sandboxed Python per notebook instead of forking a warm one")
     parser.add_argument("--fail-under", type=float, metavar="P", help="exit 1 when the total is below P percent")
     classroom = parser.add_argument_group("classes", "official grading and a class's submissions (see autograder.classroom)")
     classroom.add_argument("--official", action="store_true", help="grade public + hidden checks (the default with --batch, --strict or CI=true)")
@@ -78,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--{option.replace('_', '-')} goes with --batch")
     if args.official and args.local:
         parser.error("give either --official or --local, not both")
+    if args.watch and (args.batch or args.paths):
+        parser.error("--watch takes one notebook; give no other PATH or --batch")
     if args.assignment and args.batch:
         parser.error("--assignment is for single notebooks; in --batch each folder's name decides")
     try:
@@ -109,6 +114,11 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_INPUT
     include_hidden = official.is_official(official=args.official, local=args.local, batch=bool(args.batch), strict=strict)
     options = {"only": args.only, "timeout": args.timeout, "exec_timeout": args.notebook_timeout, "strict": strict, "include_hidden": include_hidden}
+    if args.watch:
+        from autograder.watch import watch
+
+        return watch(args.watch, dict(options, assignment_id=args.assignment))
+    options["warm"] = WARM_BY_DEFAULT and not args.cold and bool(args.batch or args.jobs > 1)
     errors: list[str] = []
     written = True  # every report file could be written (each failure is one line on stderr)
     if args.batch:

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 from autograder.assignments import ASSIGNMENTS, FORBIDDEN_IN_NUMPY_ASSIGNMENTS, Assignment
 from autograder.errors import CourseSetupError
 from autograder.isolation.policy import IsolationUnavailable, notebook_mounts, use_bwrap
+from autograder.isolation.warm import shared_pool
 from autograder.notebook import Notebook, NotebookError, detect_assignment, read_notebook
 from autograder.paths import ORACLE_DATA_DIR, PACKAGE_DIR
 from autograder.registry import CheckFailed, checks_module, get_check
@@ -128,12 +129,16 @@ def sandbox_for(
     deny_read: Iterable[str | os.PathLike[str]] = (),
     allow_read: Iterable[str | os.PathLike[str]] = (),
     strict: bool = False,
+    warm: bool = False,
 ) -> SandboxedLearner:
     """The sandbox the course's rules call for: NumPy-only assignments forbid torch, scipy.signal
     and scipy.ndimage; 05 preloads torch and gets more memory; nobody reads the oracles.
 
     Under bubblewrap (:mod:`autograder.isolation.policy`) the child sees only its allow-list;
     without it, ``deny_read`` and ``allow_read`` shape the fallback's guards.
+
+    With ``warm``, the child is a fork of this process's warm template for its kind of sandbox
+    (:mod:`autograder.isolation.warm`; bwrap only).
 
     Raises:
         IsolationUnavailable: ``strict`` (or ``CI=true``) and bwrap cannot run here.
@@ -155,6 +160,7 @@ def sandbox_for(
         allow_read=allow_read,
         mounts=mounts,
         notebook_dir=notebook_dir,
+        warm=shared_pool() if warm and mounts is not None else None,
     )
 
 
@@ -332,6 +338,7 @@ def grade_notebook(
     include_hidden: bool = False,
     assignment_id: str | None = None,
     strict: bool = False,
+    warm: bool = False,
 ) -> NotebookResult:
     """Grade one notebook in a sandbox.
 
@@ -346,6 +353,7 @@ def grade_notebook(
         assignment_id: the assignment the notebook must be (``--assignment``; in ``--batch``
             its folder's name): a notebook whose metadata names another one is refused.
         strict: refuse to grade without bubblewrap (official grading).
+        warm: fork the sandbox from a warm template instead of starting Python afresh.
 
     Raises:
         NotebookError: not a valid notebook of a course assignment, or not of ``assignment_id``.
@@ -356,7 +364,7 @@ def grade_notebook(
     notebook, assignment = load(path)
     if assignment_id is not None and assignment.id != assignment_id:
         raise NotebookError(f"{path} is a notebook of {assignment.id}, not of {assignment_id}; submit the {assignment_id} notebook there.")
-    learner = sandbox_for(notebook, assignment, timeout=timeout, exec_timeout=exec_timeout, deny_read=deny_read, allow_read=allow_read, strict=strict)
+    learner = sandbox_for(notebook, assignment, timeout=timeout, exec_timeout=exec_timeout, deny_read=deny_read, allow_read=allow_read, strict=strict, warm=warm)
     with learner:  # the child executes the cells while pytest starts
         checks = run_checks(learner, assignment, only=only, include_hidden=include_hidden)
         info = own_layers_report(assignment, learner) if checks else ""

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -49,6 +49,7 @@ KEPT_ENV_VARS = (
     "PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "XDG_CACHE_HOME",
     "CNN_COURSE_DATA", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT",
 )
+WARM_ENV_VAR = "AUTOGRADER_WARM"  # "require": fail rather than fall back to a cold child
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
 
 
@@ -169,7 +170,7 @@ _INCOMPLETE = object()
 class _Child:
     """One worker process and its pipes."""
 
-    def __init__(self, config: dict[str, Any], env: dict[str, str], output: _Output, limits: Limits, mounts: bwrap.Mounts | None) -> None:
+    def __init__(self, config: dict[str, Any], env: dict[str, str], output: _Output, limits: Limits, mounts: bwrap.Mounts | None, warm: Any = None) -> None:
         if mounts is None:  # the fallback: a host folder, guarded by the audit hook and Landlock
             self.host_root: str | None = os.path.realpath(tempfile.mkdtemp(prefix="autograder-"))
             os.mkdir(os.path.join(self.host_root, "tmp"))
@@ -205,8 +206,11 @@ class _Child:
                 pass
         worker = ["-m", "autograder._sandbox_worker", str(request_read), str(reply_write)]
         argv = [sys.executable, *worker] if mounts is None else bwrap.command(worker, mounts)
+        self.process: Any = None
+        if warm is not None and mounts is not None:  # a fork of a warm template, else cold
+            self.process = _warm_process(warm, (request_read, reply_write, output_write), dict(config, root=self.root), env, mounts, limits)
         try:
-            self.process = subprocess.Popen(
+            self.process = self.process or subprocess.Popen(
                 argv,
                 pass_fds=(request_read, reply_write),
                 stdin=subprocess.DEVNULL,
@@ -230,7 +234,8 @@ class _Child:
         self.selector.register(self.reply_fd, selectors.EVENT_READ, "reply")
         self.selector.register(self.output_fd, selectors.EVENT_READ, "output")
         self._writing = False
-        self.send(dict(config, root=self.root))
+        if isinstance(self.process, subprocess.Popen):  # a warm fork got its configuration already
+            self.send(dict(config, root=self.root))
 
     def send(self, value: Any) -> None:
         self._outbox += codec.encode(value)
@@ -343,6 +348,10 @@ class _Child:
             grace: seconds to let a child that is ending by itself finish first (so its exit
                 status, not our SIGKILL, says how it ended).
         """
+        if not isinstance(self.process, subprocess.Popen):  # a warm fork: its template ends it
+            returncode, killed_by_us = self.process.end(grace)
+            self._drain_output()
+            return _describe_exit(returncode, killed_by_us)
         if grace:
             try:
                 self.process.wait(timeout=grace)
@@ -387,6 +396,20 @@ class _Child:
         return how
 
 
+def _warm_process(warm: Any, child_fds: tuple[int, int, int], config: dict[str, Any], env: dict[str, str], mounts: bwrap.Mounts, limits: Limits) -> Any:
+    """A fork of ``warm``'s template (:mod:`autograder.isolation.warm`) for these pipe ends,
+    or ``None`` when none can be had (the caller then starts a cold child)."""
+    from autograder.isolation.warm import Kind, WarmUnavailable
+
+    kind = Kind(replace(mounts, folders=()), limits.memory_bytes, tuple(config.get("preload") or ()))
+    try:
+        return warm.spawn(kind, child_fds, config, env, mounts.folders, limits.startup_timeout)
+    except WarmUnavailable as exc:
+        if os.environ.get(WARM_ENV_VAR) == "require":  # tests and benchmarks: no silent fallback
+            raise SandboxError(str(exc)) from None
+        return None
+
+
 class SandboxedLearner:
     """A :class:`~autograder.learner.Learner` whose code runs in a limited child process.
 
@@ -406,6 +429,8 @@ class SandboxedLearner:
             (:mod:`autograder.isolation.bwrap`); ``None`` for the fallback of audit hook,
             Landlock and ``deny_read``. Under bwrap, ``notebook_dir`` is a path inside the
             sandbox.
+        warm: a :class:`~autograder.isolation.warm.WarmPool` whose templates fork a child per
+            start instead of starting Python afresh (bwrap only; ``None``: cold children).
     """
 
     def __init__(
@@ -421,9 +446,11 @@ class SandboxedLearner:
         notebook_dir: str | os.PathLike[str] | None = None,
         kernel_guard: bool = True,
         mounts: bwrap.Mounts | None = None,
+        warm: Any = None,
     ) -> None:
         self.notebook = notebook
         self.mounts = mounts
+        self.warm = warm
         self.limits = limits
         self.forbidden_modules = tuple(forbidden_modules)
         self.forbidden_rule = forbidden_rule
@@ -474,7 +501,7 @@ class SandboxedLearner:
         if self._child is None and self._broken is None:
             if self._budget_end is None:
                 self._budget_end = time.monotonic() + self.limits.budget
-            self._child = _Child(self._config, self._env, self._output, self.limits, self.mounts)
+            self._child = _Child(self._config, self._env, self._output, self.limits, self.mounts, self.warm)
             self._child.budget_end = self._budget_end
             cells = [[i, s] for i, s in self._cells if i not in self._skipped]
             labels = [[i, label] for i, label in self.notebook.code_cell_labels().items()]

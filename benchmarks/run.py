@@ -27,6 +27,7 @@ import grading_latency
 import layer_speed
 import reference_training
 import sandbox_overhead
+import warm_workers
 from measure import SHARED_DATA, load_average
 from results import Section, machine, markdown, print_section
 
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Section]]] = {
     "book": ("4. Book build", book_build.run),
     "training": ("5. Reference training", reference_training.run),
     "sandbox": ("6. Sandbox overhead", sandbox_overhead.run),
+    "warm": ("7. Warm workers", warm_workers.run),
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

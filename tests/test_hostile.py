@@ -199,6 +199,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
+from autograder.sandbox import WARM_ENV_VAR  # noqa: E402
+
 from hostile import require_bwrap, write_notebook  # noqa: E402
 
 UNHOOK = (Path(__file__).parent / "hostile" / "unhook.py").read_text()
@@ -269,9 +271,11 @@ EXTRA_CELLS = {
 }
 
 
-@pytest.fixture(scope="module")
-def hostile_batch(tmp_path_factory):
-    """Grade every attack (plus an honest learner) in one --batch run, observing from outside."""
+@pytest.fixture(scope="module", params=["warm", "cold"])
+def hostile_batch(tmp_path_factory, request):
+    """Grade every attack (plus an honest learner) in one --batch run, observing from outside:
+    once with warm workers (each notebook a fork of a template that served the notebook before
+    it; a failing template fails the run instead of falling back) and once with --cold."""
     require_bwrap()
     root = tmp_path_factory.mktemp("hostile")
     batch = root / "batch"
@@ -303,11 +307,11 @@ def hostile_batch(tmp_path_factory):
     watched = sorted(p for p in batch.rglob("*") if p.is_file() and not p.is_symlink())
     before = {p: (os.stat(p), os.listxattr(p)) for p in watched}
     guarded = _digests(GUARDED)
-    env = dict(os.environ, **{CANARY_ENV: CANARY_VALUE})
+    env = dict(os.environ, **{CANARY_ENV: CANARY_VALUE, WARM_ENV_VAR: "require"})
     started = time.monotonic()
     run = subprocess.run(
         [sys.executable, "-m", "autograder", "--batch", str(batch), "--csv", str(root / "grades.csv"), "--json", str(root / "results.json"),
-         "--only", ONLY, "--timeout", "3", "--notebook-timeout", "2", "--jobs", "2", "--quiet"],
+         "--only", ONLY, "--timeout", "3", "--notebook-timeout", "2", "--jobs", "2", "--quiet", *(["--cold"] if request.param == "cold" else [])],
         capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600,
     )
     seconds = time.monotonic() - started

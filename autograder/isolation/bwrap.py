@@ -57,6 +57,8 @@ class Mounts:
         same_path: host folders shown read-only at their own paths.
         writable: host folders shown read-write at their own paths (the kernel's sockets).
         chdir: the working directory inside.
+        scratch_notebooks: an empty, size-capped tmpfs at :data:`NOTEBOOKS_DIR` instead of the
+            folders (a warm template writes each notebook's files there).
     """
 
     packages: tuple[str, ...]
@@ -70,6 +72,7 @@ class Mounts:
     same_path: tuple[str, ...] = ()
     writable: tuple[str, ...] = ()
     chdir: str = WORK_DIR
+    scratch_notebooks: bool = False
 
 
 def bwrap_executable() -> str | None:
@@ -178,6 +181,8 @@ def command(python_args: list[str], mounts: Mounts) -> list[str]:
         args += _ro(folder, folder)
     for folder in mounts.writable:
         args += ["--bind", folder, folder]
+    if mounts.scratch_notebooks:
+        args += ["--size", str(mounts.work_bytes), "--tmpfs", NOTEBOOKS_DIR]
     for host, name in mounts.folders:
         args += _ro(host, f"{NOTEBOOKS_DIR}/{name}")
     if mounts.data:
