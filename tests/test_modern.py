@@ -159,17 +159,6 @@ def test_torch_is_imported_only_in_the_pytorch_part_of_the_notebook() -> None:
     assert all(f"def {name}(" in before for name in NUMPY_FUNCTIONS)
 
 
-def test_the_chapter_and_the_notebook_link_to_each_other() -> None:
-    from autograder.paths import REPO_ROOT
-
-    notebook = modern_solution_path()
-    intro = next(cell.source for cell in read_notebook(notebook).cells if cell.cell_type == "markdown")
-    (target,) = re.findall(r"\]\((\.\./\.\./book/[^)]+)\)", intro)
-    assert (notebook.parent / target).resolve() == REPO_ROOT / "book" / "modern.md"
-    chapter = (REPO_ROOT / "book" / "modern.md").read_text(encoding="utf-8")
-    assert "/exercises/08-modern/modern.ipynb)" in chapter and (REPO_ROOT / "exercises" / "08-modern" / "modern.ipynb").exists()
-
-
 def modern_solution_path() -> Path:
     from autograder.assignments import get_assignment
 
