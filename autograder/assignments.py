@@ -43,6 +43,7 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
     Assignment("03-pooling", "03", "pooling.ipynb", "Pooling", True, "pooling"),
     Assignment("04-backprop", "04", "backprop.ipynb", "Backpropagation", True, "backprop"),
     Assignment("05-architectures", "05", "architectures.ipynb", "Classic architectures", False, "architectures"),
+    Assignment("06-training", "06", "training.ipynb", "Training a CNN", True, "training"),
 )
 
 FORBIDDEN_IN_NUMPY_ASSIGNMENTS: tuple[str, ...] = ("torch", "scipy.signal", "scipy.ndimage")
