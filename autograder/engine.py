@@ -127,7 +127,7 @@ def sandbox_for(
     """The sandbox the course's rules call for: NumPy-only assignments forbid torch, scipy.signal
     and scipy.ndimage; 05 preloads torch and gets more memory; nobody reads the oracles."""
     limits = Limits(
-        call_timeout=timeout or Limits.call_timeout,
+        call_timeout=timeout or assignment.call_timeout or Limits.call_timeout,
         exec_timeout=exec_timeout or Limits.exec_timeout,
         memory_bytes=Limits.memory_bytes if assignment.numpy_only else TORCH_MEMORY,
     )

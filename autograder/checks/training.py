@@ -23,6 +23,7 @@ import numpy as np
 from autograder.compare import assert_equal, assert_matches, describe_call
 from autograder.learner import Learner, SeededRng
 from autograder.oracles import oracle
+from autograder.own_layers import one_layer_at_a_time
 from autograder.registry import CheckFailed, check
 
 ASSIGNMENT = "06-training"
@@ -576,10 +577,5 @@ def own_layers_report(learner: Learner) -> str:
     if whole is None:
         return f"{title}\n  ✓ with all your own layers the gradients match autograd's."
     lines = [title, f"  ✗ with all your own layers the network {whole.removeprefix('fails: ')}. One layer at a time (the others the course's):"]
-    for name, source in LAYER_SOURCES.items():
-        if not learner.has(name):
-            lines.append(f"    ✗ your {name} (from {source}) is not defined here: the import cell could not load it from your {source} notebook")
-            continue
-        result = difference({other: src for other, src in LAYER_SOURCES.items() if other != name})
-        lines.append(f"    ✓ your {name} (from {source}) matches" if result is None else f"    ✗ your {name} (from {source}): the network {result}; the {source} checks say more")
+    lines += one_layer_at_a_time(learner, LAYER_SOURCES, difference)
     return "\n".join(lines)
