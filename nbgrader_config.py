@@ -22,4 +22,4 @@ c.CourseDirectory.course_id = "cnn-course"
 
 # Seconds per cell when autograding or validating (nbgrader's default is 30): 05's checks run
 # the reference models, which takes tens of seconds on a busy 2-core grading machine.
-c.Execute.timeout = 360  # 06-training's accuracy-gate cell trains for up to its own 300 s limit
+c.Execute.timeout = 720  # 06-training's accuracy-gate cell trains for up to its own 600 s limit
