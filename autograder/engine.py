@@ -140,7 +140,7 @@ def sandbox_for(
     """
     mounts, notebook_dir = notebook_mounts(notebook.path, assignment) if use_bwrap(strict) else (None, None)
     limits = Limits(
-        call_timeout=timeout or Limits.call_timeout,
+        call_timeout=timeout or assignment.call_timeout or Limits.call_timeout,
         exec_timeout=exec_timeout or Limits.exec_timeout,
         memory_bytes=Limits.memory_bytes if assignment.numpy_only else TORCH_MEMORY,
         budget=max(Limits.budget, 2 * (exec_timeout or Limits.exec_timeout)),

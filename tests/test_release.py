@@ -33,6 +33,7 @@ from autograder.release import (
 
 ASSIGNMENT_IDS = [a.id for a in ASSIGNMENTS]
 SOLUTION_SECONDS = 60
+TRAINING_SOLUTION_SECONDS = 720  # nbgrader's cell timeout; the gate's own limit is 600 s
 NBGRADER_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 
 
@@ -352,7 +353,8 @@ def test_solution_notebook_passes_nbgrader_validation_in_a_fresh_kernel_within_a
     results = validator.validate(str(assignment.solution_path))
     seconds = time.perf_counter() - start
     assert results == {}, f"{assignment.solution_path.name} fails nbgrader validation: {results}"
-    assert seconds < SOLUTION_SECONDS, f"{assignment.solution_path.name} took {seconds:.0f} s; keep it under {SOLUTION_SECONDS} s"
+    limit = TRAINING_SOLUTION_SECONDS if assignment.id == "06-training" else SOLUTION_SECONDS  # 06's locked gate cell trains the network
+    assert seconds < limit, f"{assignment.solution_path.name} took {seconds:.0f} s; keep it under {limit} s"
 
 
 @pytest.mark.slow
