@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from autograder.assignments import ASSIGNMENTS, FORBIDDEN_IN_NUMPY_ASSIGNMENTS, Assignment
 from autograder.errors import CourseSetupError
-from autograder.isolation.policy import IsolationUnavailable, notebook_mounts, use_bwrap
+from autograder.isolation.policy import STANDINS_IN_CHILD, IsolationUnavailable, notebook_mounts, use_bwrap
 from autograder.notebook import Notebook, NotebookError, detect_assignment, read_notebook
 from autograder.paths import ORACLE_DATA_DIR, PACKAGE_DIR
 from autograder.registry import CheckFailed, checks_module, get_check
@@ -143,7 +143,7 @@ def sandbox_for(
         call_timeout=timeout or assignment.call_timeout or Limits.call_timeout,
         exec_timeout=exec_timeout or Limits.exec_timeout,
         memory_bytes=Limits.memory_bytes if assignment.numpy_only else TORCH_MEMORY,
-        budget=max(Limits.budget, 2 * (exec_timeout or Limits.exec_timeout)),
+        budget=max(Limits.budget, 2 * (exec_timeout or Limits.exec_timeout), assignment.budget or 0.0),
     )
     return SandboxedLearner(
         notebook,
@@ -155,6 +155,7 @@ def sandbox_for(
         allow_read=allow_read,
         mounts=mounts,
         notebook_dir=notebook_dir,
+        standins_in_child=assignment.id in STANDINS_IN_CHILD,
     )
 
 

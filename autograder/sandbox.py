@@ -406,6 +406,9 @@ class SandboxedLearner:
             (:mod:`autograder.isolation.bwrap`); ``None`` for the fallback of audit hook,
             Landlock and ``deny_read``. Under bwrap, ``notebook_dir`` is a path inside the
             sandbox.
+        standins_in_child: the child runs the NumPy stand-ins itself instead of asking the
+            grading process for each result (only where no stand-in's function is graded:
+            :data:`autograder.isolation.policy.STANDINS_IN_CHILD`).
     """
 
     def __init__(
@@ -421,8 +424,10 @@ class SandboxedLearner:
         notebook_dir: str | os.PathLike[str] | None = None,
         kernel_guard: bool = True,
         mounts: bwrap.Mounts | None = None,
+        standins_in_child: bool = False,
     ) -> None:
         self.notebook = notebook
+        self._standins_in_child = standins_in_child
         self.mounts = mounts
         self.limits = limits
         self.forbidden_modules = tuple(forbidden_modules)
@@ -661,6 +666,8 @@ class SandboxedLearner:
         request = {"op": "call", "name": name, "args": tuple(args), "kwargs": dict(kwargs), **options}
         if standins:
             request["standins"] = list(standins)
+            if self._standins_in_child:
+                request["standins_in_child"] = True
         return self._request(name, request, standins)
 
     def has(self, name: str) -> bool:

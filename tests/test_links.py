@@ -26,7 +26,7 @@ KNOWN_SITES = ("https://mybinder.org", "https://jupyterbook.org", "https://www.s
                "https://github.com/executablebooks", "https://pytorch.org", "https://docs.pytorch.org", "https://numpy.org",
                "https://docs.scipy.org", "https://nbgrader.readthedocs.io", "https://arxiv.org", "https://doi.org", "https://creativecommons.org", "http://yann.lecun.com")
 CHAPTER_OF = {"01-convolution": "convolution", "02-padding-stride": "padding_stride", "03-pooling": "pooling",
-              "04-backprop": "backprop", "05-architectures": "architectures"}
+              "04-backprop": "backprop", "05-architectures": "architectures", "06-training": "training"}
 
 
 def repository() -> dict[str, str]:

@@ -74,3 +74,40 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+LOOP_STEPS: tuple[tuple[str, str], ...] = (
+    ("shuffle the training set\n(seeded generator)", "0.85"),
+    ("take the next mini-batch\n(x, y) of B images", "#c6dbef"),
+    ("forward: logits\n= model(x)", "#c6dbef"),
+    ("loss = cross-entropy\n(logits, y)", "#fdd0a2"),
+    ("backward: a gradient\nfor every parameter", "#fdd0a2"),
+    ("update: p -= lr · v\n(momentum, weight decay)", "#c7e9c0"),
+)
+
+
+def training_loop_schematic() -> Any:
+    """The training loop as a diagram: one epoch's shuffle, then the cycle batch -> forward ->
+    loss -> backward -> update, repeated until the epoch's batches run out, and a validation pass
+    that only measures. Returns the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.4, 3.4))
+    ax.set(xlim=(-0.2, 10.6), ylim=(-0.4, 3.6))
+    ax.axis("off")
+    # shuffle at the left, the five steps of one iteration on a ring, validation at the right
+    places = [(0.9, 2.6), (3.4, 2.6), (6.2, 2.6), (6.2, 0.6), (3.4, 0.6), (0.9, 0.6)]
+    for (text, colour), (x, y) in zip(LOOP_STEPS, places):
+        ax.text(x, y, text, ha="center", va="center", fontsize=9, bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "0.3"})
+    arrows = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    for a, b in arrows:
+        (x0, y0), (x1, y1) = places[a], places[b]
+        ax.annotate("", xy=(x1 - 0.95 * np.sign(x1 - x0), y1 + 0.45 * np.sign(y0 - y1)), xytext=(x0 + 0.95 * np.sign(x1 - x0), y0 - 0.45 * np.sign(y0 - y1)),
+                    arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 1.4})
+    ax.annotate("", xy=(3.0, 2.15), xytext=(1.6, 0.95), arrowprops={"arrowstyle": "->", "color": "C3", "lw": 1.4, "connectionstyle": "arc3,rad=-0.3"})
+    ax.text(1.45, 1.6, "next batch\nuntil the epoch ends", color="C3", fontsize=8, ha="center", va="center")
+    ax.text(9.3, 1.6, "after each epoch:\nloss and accuracy on the\nvalidation set (no update,\ndropout off)", ha="center", va="center", fontsize=9,
+            bbox={"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": "C0", "linestyle": "--"})
+    ax.annotate("", xy=(8.0, 1.6), xytext=(7.35, 1.6), arrowprops={"arrowstyle": "->", "color": "C0", "lw": 1.2, "linestyle": "--"})
+    fig.tight_layout()
+    return fig

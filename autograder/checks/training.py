@@ -1,9 +1,9 @@
 """Checks for 06-training: a small CNN trained in NumPy with the learner's own layers.
 
 The learner's ``model_forward``, ``model_backward`` and ``train`` compose layers they wrote in
-02-04. Every check runs them with the course's solutions of those layers swapped in (one
-helper, :func:`_call`, the only place that asks for the swap), so a mistake in 02-04 costs
-points there only. :func:`own_layers_report` (not graded) says how the learner's *own* layers
+02-04. Every check runs them with the grader's stand-ins for those layers swapped in (NumPy
+formulations in :mod:`autograder.isolation.standins`, not the course's solutions; one helper,
+:func:`_call`, the only place that asks for the swap), so a mistake in 02-04 costs points there only. :func:`own_layers_report` (not graded) says how the learner's *own* layers
 do in the network's gradients.
 
 Expected values come from PyTorch in float64: ``F.conv2d`` ... ``F.cross_entropy`` for the
@@ -28,7 +28,7 @@ from autograder.registry import CheckFailed, check
 
 ASSIGNMENT = "06-training"
 
-# Where the network's layers come from; the grader swaps in these assignments' solutions.
+# Where the network's layers come from; the grader swaps in its stand-ins for them.
 LAYER_SOURCES: dict[str, str] = {
     "conv2d_forward": "02-padding-stride",
     "maxpool2d_forward": "03-pooling",
@@ -62,7 +62,7 @@ GATE_CHUNK = 500  # images per call of train: each call stays inside the sandbox
 GATE_SEED = 2026
 GATE_ACCURACY = 0.95
 GATE_TIME_LIMIT = 600.0  # seconds of training, all calls together: catches image-by-image loops, not a busy machine
-GATE_SOLUTION_SECONDS = "67 s on the course's 2-core machine while it was busy (load 9), less when idle"  # measured
+GATE_SOLUTION_SECONDS = "58 s with the grader's stand-in layers on the course's 2-core machine while it was busy (load 6), less when idle"  # measured
 
 
 def gate_lr(call: int, calls: int) -> float:
@@ -324,9 +324,9 @@ def _oracle(key: str) -> np.ndarray:
 
 
 def _call(learner: Learner, name: str, *args: Any, **kwargs: Any) -> Any:
-    """``learner``'s ``name(*args, **kwargs)`` with the course's solutions of the layers of
-    02-04 (:data:`LAYER_SOURCES`) in place of the learner's own."""
-    return learner.call_with_solutions(name, LAYER_SOURCES, *args, **kwargs)
+    """``learner``'s ``name(*args, **kwargs)`` with the grader's stand-ins for the layers of
+    02-04 (:data:`LAYER_SOURCES`, :mod:`autograder.isolation.standins`) in place of the learner's own."""
+    return learner.call_with_standins(name, LAYER_SOURCES, *args, **kwargs)
 
 
 def _pair(got: Any, call: str, what: str) -> tuple[Any, Any]:
@@ -542,7 +542,7 @@ def test_train_accuracy(learner: Learner) -> None:
 def own_layers_report(learner: Learner) -> str:
     """How the learner's *own* layers from 02-04 do in the network's gradients (not graded).
 
-    The graded checks swap in the course's layers; this report runs ``model_forward`` and
+    The graded checks swap in the grader's stand-in layers; this report runs ``model_forward`` and
     ``model_backward`` with the learner's own layers on the checks' batch and, if a gradient
     differs from autograd's, swaps in all layers but one at a time to name the culprits.
 
@@ -556,7 +556,7 @@ def own_layers_report(learner: Learner) -> str:
     def difference(replacements: Mapping[str, str]) -> str | None:
         """None when every gradient matches autograd's, else a short description."""
         x, _ = mnist_subset("train", BATCH_IMAGES)
-        call: Callable[..., Any] = (lambda name, *args: learner.call_with_solutions(name, replacements, *args)) if replacements else learner.call
+        call: Callable[..., Any] = (lambda name, *args: learner.call_with_standins(name, replacements, *args)) if replacements else learner.call
         try:
             forward = call("model_forward", reference_params(), x, True, SeededRng(DROPOUT_SEED), DROPOUT)
             grads = call("model_backward", _oracle("backward.dlogits"), forward[1], reference_params())
@@ -579,3 +579,32 @@ def own_layers_report(learner: Learner) -> str:
     lines = [title, f"  ✗ with all your own layers the network {whole.removeprefix('fails: ')}. One layer at a time (the others the course's):"]
     lines += one_layer_at_a_time(learner, LAYER_SOURCES, difference)
     return "\n".join(lines)
+
+
+# ==== HIDDEN CHECKS: instructor only; the student release ends this module above this line ====
+# Official grading (autograder.classroom.official) adds these to the public checks; their
+# oracles live in oracle_data/hidden/, which the student release leaves out too.
+
+# (case, lr, momentum, weight_decay): plain SGD with decay, and a heavy momentum.
+HIDDEN_SGD_CASES: tuple[tuple[str, float, float, float], ...] = (("no_momentum", 0.2, 0.0, 0.05), ("heavy", 0.01, 0.99, 0.3))
+
+
+def build_hidden_oracles() -> dict[str, np.ndarray]:
+    """``torch.optim.SGD``'s parameters after each of two steps, for the hidden cases."""
+    return {f"sgd.hidden.{case}.step{step}.{key}": value
+            for case, lr, momentum, weight_decay in HIDDEN_SGD_CASES
+            for step, params in enumerate(torch_sgd_steps(_sgd_params(), _sgd_grads(), lr, momentum, weight_decay), start=1)
+            for key, value in params.items()}
+
+
+@check("06.sgd_momentum_step.hidden_cases", "sgd_momentum_step equals torch.optim.SGD without momentum and with a heavy one", points=1, hidden=True)
+def test_sgd_momentum_step_hidden_cases(learner: Learner) -> None:
+    for case, lr, momentum, weight_decay in HIDDEN_SGD_CASES:
+        params: Any = _sgd_params()
+        velocity: Any = {}
+        for step, grads in enumerate(_sgd_grads(), start=1):
+            call = describe_call("sgd_momentum_step", params, grads, velocity if step == 1 else "velocity from step 1", lr, momentum=momentum, weight_decay=weight_decay)
+            params, velocity = _pair(learner.call("sgd_momentum_step", params, grads, velocity, lr, momentum=momentum, weight_decay=weight_decay), call, "(params, velocity)")
+            params = _dict_of_arrays(params, call, "the new params", list(_sgd_params()))
+            for key in _sgd_params():
+                assert_matches(params[key], _oracle(f"sgd.hidden.{case}.step{step}.{key}"), call=f"step {step}: {call}", what=f"the new {key}", tolerance=TOLERANCE)
