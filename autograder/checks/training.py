@@ -74,7 +74,7 @@ def gate_lr(call: int, calls: int) -> float:
 GATE_DESCRIPTION = f"""
 ## 5. The accuracy gate
 
-The grader trains your network with your functions (the course's layers swapped in):
+The grader trains your network with your functions (the grader's stand-in layers swapped in):
 
 * `params = init_params(np.random.default_rng(seed))` with the default sizes;
 * the first {GATE_TRAIN_IMAGES:,} MNIST training images, normalized, for {GATE_EPOCHS} epochs: each
