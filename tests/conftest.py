@@ -229,37 +229,38 @@ def blank_learner(tmp_path: Path) -> Callable[[str], InProcessLearner]:
 # 06's solution, graded once per session through the command line (its accuracy gate trains for
 # about a minute): tests/test_training.py and the nbgrader parity test share this one run.
 
-_TRAINING_SOLUTION_GRADED: dict[str, Any] | None = None
-
-
-def training_solution_graded_once(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``python -m autograder solutions/06-training/training.ipynb --official --json`` run once per
-    session: under xdist the first worker to ask runs it under a file lock into the session's
-    shared temporary folder and the others reuse its outcome. Returns the results.json plus the
-    run's ``stderr`` (the gate's progress lines)."""
+def once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str, compute: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """``compute(folder)``'s JSON-able outcome, computed once per test session: under xdist every
+    worker asks; the first computes it into the session's shared temporary folder ``name`` under
+    a file lock, the others wait and reuse it (an ``xdist_group`` mark alone does not keep tests
+    on one worker)."""
     import fcntl
 
-    global _TRAINING_SOLUTION_GRADED
-    if _TRAINING_SOLUTION_GRADED is None:
-        base = tmp_path_factory.getbasetemp()
-        shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "06-solution-graded"
-        shared.mkdir(parents=True, exist_ok=True)
-        with open(shared / "lock", "w", encoding="utf-8") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            outcome = shared / "outcome.json"
-            if not outcome.exists():
-                results = shared / "results.json"
-                command = [sys.executable, "-m", "autograder", str(get_assignment("06").solution_path), "--official", "--quiet", "--json", str(results)]
-                run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
-                data = json.loads(results.read_text()) if run.returncode == 0 and results.exists() else {"failure": f"exit {run.returncode}: {run.stdout[-1500:]}{run.stderr[-1500:]}"}
-                data["stderr"] = run.stderr
-                outcome.write_text(json.dumps(data), encoding="utf-8")
-            _TRAINING_SOLUTION_GRADED = json.loads(outcome.read_text(encoding="utf-8"))
-    if "failure" in _TRAINING_SOLUTION_GRADED:
-        pytest.fail(f"grading 06's solution failed: {_TRAINING_SOLUTION_GRADED['failure']}")
-    return _TRAINING_SOLUTION_GRADED
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    shared.mkdir(parents=True, exist_ok=True)
+    with open(shared / "lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        outcome = shared / "outcome.json"
+        if not outcome.exists():
+            outcome.write_text(json.dumps(compute(shared)), encoding="utf-8")
+        return json.loads(outcome.read_text(encoding="utf-8"))
+
+
+def _grade_training_solution(folder: Path) -> dict[str, Any]:
+    """``python -m autograder solutions/06-training/training.ipynb --official --json``: its
+    results.json plus the run's ``stderr`` (the gate's progress lines), or ``{"failure": ...}``."""
+    results = folder / "results.json"
+    command = [sys.executable, "-m", "autograder", str(get_assignment("06").solution_path), "--official", "--quiet", "--json", str(results)]
+    run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    if run.returncode != 0 or not results.exists():
+        return {"failure": f"exit {run.returncode}: {run.stdout[-1500:]}{run.stderr[-1500:]}"}
+    return {**json.loads(results.read_text()), "stderr": run.stderr}
 
 
 @pytest.fixture(scope="session")
 def training_solution_graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return training_solution_graded_once(tmp_path_factory)
+    graded = once_per_session(tmp_path_factory, "06-solution-graded", _grade_training_solution)
+    if "failure" in graded:
+        pytest.fail(f"grading 06's solution failed: {graded['failure']}")
+    return graded

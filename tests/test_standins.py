@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from autograder.assignments import get_assignment
 from autograder.isolation import standins
 from autograder.learner import InProcessLearner, LearnerError
 
@@ -141,3 +142,19 @@ def test_in_the_sandbox_a_kept_standin_proxy_gets_no_result_after_its_call():
             learner.call("pad2d", x, 1)
         with pytest.raises(LearnerError, match="ValueError: pad2d: x must have 4 dimensions"):
             learner.call_with_standins("conv", ("pad2d",), np.ones(3))
+
+
+def test_only_assignments_that_grade_no_standins_function_run_the_standins_in_their_child(tmp_path):
+    from autograder.assignments import ASSIGNMENTS
+    from autograder.isolation.policy import STANDINS_IN_CHILD, notebook_mounts
+    from autograder.registry import checks_for
+
+    for assignment in ASSIGNMENTS:
+        (tmp_path / assignment.id).mkdir()
+        mounts, _ = notebook_mounts(tmp_path / assignment.id / assignment.notebook, assignment)
+        assert ("isolation/standins.py" in mounts.autograder_extra) == (assignment.id in STANDINS_IN_CHILD), assignment.id
+    for assignment_id in STANDINS_IN_CHILD:
+        graded = {c.id.split(".")[1] for c in checks_for(assignment_id, include_hidden=True)}
+        assert not graded & set(standins.STANDINS), f"{assignment_id} grades {graded & set(standins.STANDINS)}: its stand-ins must stay in the grading process"
+        mounts, _ = notebook_mounts(tmp_path / assignment_id / "x.ipynb", get_assignment(assignment_id))
+        assert {name for _, name in mounts.folders} >= {"02-padding-stride", "03-pooling", "04-backprop"}  # it imports their layers
