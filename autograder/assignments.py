@@ -35,6 +35,12 @@ class Assignment:
     budget: float | None = None
 
     @property
+    def chapter(self) -> str:
+        """The book chapter it belongs to, ``book/<chapter>.md``: by the mirror rule the same
+        name as its checks module."""
+        return self.checks_module
+
+    @property
     def solution_path(self) -> Path:
         return SOLUTIONS_DIR / self.id / self.notebook
 

@@ -25,8 +25,6 @@ KNOWN_SITES = ("https://mybinder.org", "https://jupyterbook.org", "https://www.s
                "https://pydata-sphinx-theme.readthedocs.io", "https://sphinx-book-theme.readthedocs.io", "https://executablebooks.org",
                "https://github.com/executablebooks", "https://pytorch.org", "https://docs.pytorch.org", "https://numpy.org",
                "https://docs.scipy.org", "https://nbgrader.readthedocs.io", "https://arxiv.org", "https://doi.org", "https://creativecommons.org", "http://yann.lecun.com")
-CHAPTER_OF = {"01-convolution": "convolution", "02-padding-stride": "padding_stride", "03-pooling": "pooling",
-              "04-backprop": "backprop", "05-architectures": "architectures", "06-training": "training"}
 
 
 def repository() -> dict[str, str]:
@@ -69,7 +67,7 @@ def test_the_repository_url_is_written_only_in_the_config() -> None:
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=[a.id for a in ASSIGNMENTS])
 def test_chapter_to_notebook_to_chapter_offline(book: BuiltBook, assignment) -> None:
-    chapter = book.html / "book" / f"{CHAPTER_OF[assignment.id]}.html"
+    chapter = book.html / "book" / f"{assignment.chapter}.html"
     downloads = [href for href in links(chapter) if href.endswith(f"/{assignment.notebook}") and "_downloads/" in href]
     assert downloads, f"{chapter.name} offers no download of {assignment.notebook}"
     notebook = (chapter.parent / unquote(downloads[0])).resolve()
