@@ -39,7 +39,7 @@ c.CourseDirectory.course_id = "cnn-course"
 
 # Seconds per cell when autograding or validating (nbgrader's default is 30): 05's checks run
 # the reference models, which takes tens of seconds on a busy 2-core grading machine.
-c.Execute.timeout = 120
+c.Execute.timeout = 720  # 06-training's accuracy-gate cell trains for up to its own 600 s limit
 
 # Learner code runs in the course's bubblewrap sandbox, as in `python -m autograder`: the kernel
 # `cnn-course-sandbox` (autograder/isolation/kernel.py) talks to nbgrader over IPC sockets in a

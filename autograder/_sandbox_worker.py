@@ -375,8 +375,15 @@ class Worker:
         callables = sorted(k for k, v in list(self.namespace.items()) if isinstance(k, str) and callable(v))
         return {"status": "done", "errors": errors, "callables": callables}
 
-    def standin(self, name: str) -> Callable[..., Any]:
-        """The torch-backed stand-in where torch is allowed and loaded (05), else a proxy."""
+    def standin(self, name: str, in_child: bool = False) -> Callable[..., Any]:
+        """The NumPy stand-in itself where the grader asks for it (``in_child``: 06, which grades
+        none of the functions they stand in for), the torch-backed stand-in where torch is
+        allowed and loaded (05), else a proxy."""
+        if in_child:
+            from autograder.isolation.standins import STANDINS
+
+            if name in STANDINS:
+                return STANDINS[name]
         if "torch" in sys.modules:
             try:
                 from autograder.isolation.torch_standins import TORCH_STANDINS
@@ -412,7 +419,8 @@ class Worker:
     def call(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request["name"]
         with ExitStack() as stack:
-            standins = {n: self.standin(n) for n in request.get("standins") or () if isinstance(n, str)}
+            in_child = request.get("standins_in_child") is True
+            standins = {n: self.standin(n, in_child) for n in request.get("standins") or () if isinstance(n, str)}
             stack.enter_context(functions_swapped_in(self.namespace, standins))
             func = self.namespace.get(name)
             if not callable(func):

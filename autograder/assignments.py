@@ -19,6 +19,10 @@ class Assignment:
         title: a human title.
         numpy_only: learners may not use torch, scipy.signal or scipy.ndimage.
         checks_module: the module under ``autograder.checks`` holding its checks.
+        call_timeout: seconds one call of a learner function may take in the sandbox, where the
+            default (``Limits.call_timeout``) is too short: 06's gate trains in its calls.
+        budget: seconds for grading the whole notebook in the sandbox, where the default
+            (``Limits.budget``) is too short: 06's gate may train for up to 600 s.
     """
 
     id: str
@@ -27,6 +31,8 @@ class Assignment:
     title: str
     numpy_only: bool
     checks_module: str
+    call_timeout: float | None = None
+    budget: float | None = None
 
     @property
     def chapter(self) -> str:
@@ -49,6 +55,7 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
     Assignment("03-pooling", "03", "pooling.ipynb", "Pooling", True, "pooling"),
     Assignment("04-backprop", "04", "backprop.ipynb", "Backpropagation", True, "backprop"),
     Assignment("05-architectures", "05", "architectures.ipynb", "Classic architectures", False, "architectures"),
+    Assignment("06-training", "06", "training.ipynb", "Training a CNN", True, "training", call_timeout=60.0, budget=720.0),
     # A NumPy part and build_resnet18 in torch: torch is importable, and the checks call the NumPy
     # functions through Learner.call_numpy_only, which fails a call that uses torch.
     Assignment("08-modern", "08", "modern.ipynb", "Modern architectures", False, "modern"),

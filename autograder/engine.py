@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from autograder.assignments import ASSIGNMENTS, FORBIDDEN_IN_NUMPY_ASSIGNMENTS, Assignment
 from autograder.errors import CourseSetupError
-from autograder.isolation.policy import IsolationUnavailable, notebook_mounts, use_bwrap
+from autograder.isolation.policy import STANDINS_IN_CHILD, IsolationUnavailable, notebook_mounts, use_bwrap
 from autograder.isolation.warm import shared_pool
 from autograder.notebook import Notebook, NotebookError, detect_assignment, read_notebook
 from autograder.paths import ORACLE_DATA_DIR, PACKAGE_DIR
@@ -145,10 +145,10 @@ def sandbox_for(
     """
     mounts, notebook_dir = notebook_mounts(notebook.path, assignment) if use_bwrap(strict) else (None, None)
     limits = Limits(
-        call_timeout=timeout or Limits.call_timeout,
+        call_timeout=timeout or assignment.call_timeout or Limits.call_timeout,
         exec_timeout=exec_timeout or Limits.exec_timeout,
         memory_bytes=Limits.memory_bytes if assignment.numpy_only else TORCH_MEMORY,
-        budget=max(Limits.budget, 2 * (exec_timeout or Limits.exec_timeout)),
+        budget=max(Limits.budget, 2 * (exec_timeout or Limits.exec_timeout), assignment.budget or 0.0),
     )
     return SandboxedLearner(
         notebook,
@@ -161,6 +161,7 @@ def sandbox_for(
         mounts=mounts,
         notebook_dir=notebook_dir,
         warm=shared_pool() if warm and mounts is not None else None,
+        standins_in_child=assignment.id in STANDINS_IN_CHILD,
     )
 
 

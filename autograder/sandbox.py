@@ -431,6 +431,9 @@ class SandboxedLearner:
             sandbox.
         warm: a :class:`~autograder.isolation.warm.WarmPool` whose templates fork a child per
             start instead of starting Python afresh (bwrap only; ``None``: cold children).
+        standins_in_child: the child runs the NumPy stand-ins itself instead of asking the
+            grading process for each result (only where no stand-in's function is graded:
+            :data:`autograder.isolation.policy.STANDINS_IN_CHILD`).
     """
 
     def __init__(
@@ -447,8 +450,10 @@ class SandboxedLearner:
         kernel_guard: bool = True,
         mounts: bwrap.Mounts | None = None,
         warm: Any = None,
+        standins_in_child: bool = False,
     ) -> None:
         self.notebook = notebook
+        self._standins_in_child = standins_in_child
         self.mounts = mounts
         self.warm = warm
         self.limits = limits
@@ -688,6 +693,8 @@ class SandboxedLearner:
         request = {"op": "call", "name": name, "args": tuple(args), "kwargs": dict(kwargs), **options}
         if standins:
             request["standins"] = list(standins)
+            if self._standins_in_child:
+                request["standins_in_child"] = True
         return self._request(name, request, standins)
 
     def has(self, name: str) -> bool:

@@ -223,3 +223,44 @@ def blank_learner(tmp_path: Path) -> Callable[[str], InProcessLearner]:
     """``blank_learner("02")`` -> a learner over the solution with every solution region
     replaced by nbgrader's stub, without running nbgrader."""
     return lambda assignment_id: learner_from_notebook(write_variant(assignment_id, blank_replacements(assignment_id), tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------
+# 06's solution, graded once per session through the command line (its accuracy gate trains for
+# about a minute): tests/test_training.py and the nbgrader parity test share this one run.
+
+def once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str, compute: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """``compute(folder)``'s JSON-able outcome, computed once per test session: under xdist every
+    worker asks; the first computes it into the session's shared temporary folder ``name`` under
+    a file lock, the others wait and reuse it (an ``xdist_group`` mark alone does not keep tests
+    on one worker)."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    shared.mkdir(parents=True, exist_ok=True)
+    with open(shared / "lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        outcome = shared / "outcome.json"
+        if not outcome.exists():
+            outcome.write_text(json.dumps(compute(shared)), encoding="utf-8")
+        return json.loads(outcome.read_text(encoding="utf-8"))
+
+
+def _grade_training_solution(folder: Path) -> dict[str, Any]:
+    """``python -m autograder solutions/06-training/training.ipynb --official --json``: its
+    results.json plus the run's ``stderr`` (the gate's progress lines), or ``{"failure": ...}``."""
+    results = folder / "results.json"
+    command = [sys.executable, "-m", "autograder", str(get_assignment("06").solution_path), "--official", "--quiet", "--json", str(results)]
+    run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    if run.returncode != 0 or not results.exists():
+        return {"failure": f"exit {run.returncode}: {run.stdout[-1500:]}{run.stderr[-1500:]}"}
+    return {**json.loads(results.read_text()), "stderr": run.stderr}
+
+
+@pytest.fixture(scope="session")
+def training_solution_graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    graded = once_per_session(tmp_path_factory, "06-solution-graded", _grade_training_solution)
+    if "failure" in graded:
+        pytest.fail(f"grading 06's solution failed: {graded['failure']}")
+    return graded

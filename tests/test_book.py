@@ -6,9 +6,7 @@ file lock); tests/test_browser.py reuses it.
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +20,8 @@ import yaml
 from bs4 import BeautifulSoup, Tag
 
 from autograder import site_assets
+
+from conftest import once_per_session
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_TIMEOUT_S = 900
@@ -82,19 +82,11 @@ def build_book_once(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
     (the ``xdist_group`` mark alone does not keep the book tests on one worker)."""
     global _BUILT
     if _BUILT is None:
-        base = tmp_path_factory.getbasetemp()
-        shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "book-build"
-        shared.mkdir(parents=True, exist_ok=True)
-        with open(shared / "lock", "w", encoding="utf-8") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            outcome_file = shared / "outcome.json"
-            if not outcome_file.exists():
-                outcome_file.write_text(json.dumps(_run_build(shared)), encoding="utf-8")
-            outcome = json.loads(outcome_file.read_text(encoding="utf-8"))
+        outcome = once_per_session(tmp_path_factory, "book-build", lambda shared: {**_run_build(shared), "html": str(shared / "_build" / "html")})
         if "failure" in outcome:
             _BUILT = str(outcome["failure"])
         else:
-            _BUILT = BuiltBook(html=shared / "_build" / "html", seconds=float(outcome["seconds"]), local_assets=bool(outcome["local_assets"]))
+            _BUILT = BuiltBook(html=Path(outcome["html"]), seconds=float(outcome["seconds"]), local_assets=bool(outcome["local_assets"]))
     if isinstance(_BUILT, str):
         pytest.fail(_BUILT)
     return _BUILT

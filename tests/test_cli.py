@@ -49,7 +49,8 @@ def failures(results_json: Path) -> dict[str, str]:
 
 
 def test_numpy_solutions_score_full_marks_through_the_cli(tmp_path):
-    assignments = [a for a in ASSIGNMENTS if a.numpy_only]
+    # 06's accuracy gate trains for a minute; the nbgrader parity test grades its solution through the CLI.
+    assignments = [a for a in ASSIGNMENTS if a.numpy_only and a.id != "06-training"]
     run = grade(*(a.solution_path for a in assignments), "--json", tmp_path / "r.json", "--fail-under", "100", "--quiet", "--jobs", "2")
     assert run.returncode == 0, failures(tmp_path / "r.json") or run.stderr
     assert notebook_scores(tmp_path / "r.json") == {a.id: (max_points(a), max_points(a), "") for a in assignments}

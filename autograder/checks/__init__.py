@@ -1,7 +1,7 @@
 """Graded checks, one module per assignment, and :func:`grade` for nbgrader test cells.
 
 Modules: ``convolution`` (01), ``padding_stride`` (02), ``pooling`` (03), ``backprop`` (04),
-``architectures`` (05), ``modern`` (08). Each defines ``@check``-decorated functions (see
+``architectures`` (05), ``training`` (06), ``modern`` (08). Each defines ``@check``-decorated functions (see
 :mod:`autograder.registry`) that receive a :class:`~autograder.learner.Learner`.
 """
 

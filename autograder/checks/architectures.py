@@ -22,6 +22,7 @@ import numpy as np
 from autograder.compare import assert_equal, assert_matches, describe_call, matching_hint
 from autograder.learner import Learner, LearnerError, leaf_layers
 from autograder.oracles import oracle
+from autograder.own_layers import one_layer_at_a_time
 from autograder.registry import CheckFailed, check
 
 ASSIGNMENT = "05-architectures"
@@ -572,15 +573,7 @@ def own_layers_report(learner: Learner) -> str:
     if whole is None:
         return f"{title}\n  ✓ with your own {', '.join(LAYER_SOURCES)} the logits match the reference to {LOGITS_ATOL:g}."
     lines = [title, f"  ✗ with all your own layers lenet5_forward {whole}. One layer at a time (the others the course's):"]
-    for name, source in LAYER_SOURCES.items():
-        if not learner.has(name):
-            lines.append(f"    ✗ your {name} (from {source}) is not defined here: the import cell could not load it from your {source} notebook")
-            continue
-        result = difference({other: src for other, src in LAYER_SOURCES.items() if other != name})
-        if result is None:
-            lines.append(f"    ✓ your {name} (from {source}) matches")
-        else:
-            lines.append(f"    ✗ your {name} (from {source}) {result}; the {source} checks say more")
+    lines += one_layer_at_a_time(learner, LAYER_SOURCES, difference)
     return "\n".join(lines)
 
 

@@ -28,6 +28,14 @@ TORCH_PACKAGES = (
 )
 # 05 loads the reference weights and MNIST, and runs the torch-backed stand-ins itself
 TORCH_AUTOGRADER_EXTRA = ("reference", "data.py", "machine.py", "isolation/__init__.py", "isolation/torch_standins.py")
+# 06 (NumPy only) imports the learner's layers from the folders beside it, as 05 does, and its
+# set-up cell imports the MNIST loader (no MNIST: its self-checks, which load it, are skipped).
+NUMPY_SIBLING_IMPORTERS = ("06-training",)
+# 06 grades none of the layers its checks swap out, so their NumPy stand-ins (not the course's
+# solutions) run in its child: asking the grading process for every layer's result would ship
+# each activation both ways and make its training gate minutes slower.
+STANDINS_IN_CHILD = ("06-training",)
+NUMPY_SIBLING_IMPORTERS_EXTRA = ("data.py", "isolation/__init__.py", "isolation/standins.py")
 SANDBOX_ENV_VAR = "AUTOGRADER_SANDBOX"
 WARNING = "warning: bubblewrap is not available ({reason}); grading with the weaker built-in guards (see the README's threat model)"
 
@@ -70,12 +78,14 @@ def _warn_once(reason: str) -> None:
 def notebook_mounts(notebook_path: str | os.PathLike[str], assignment: Assignment) -> tuple[bwrap.Mounts, str]:
     """The mounts for grading ``notebook_path`` and its folder's path inside the sandbox.
 
-    The learner's notebook folder is shown read-only; 05 also sees the same learner's folders of
-    the assignments beside it (it imports their layers), torch, the reference weights and MNIST.
+    The learner's notebook folder is shown read-only; 05 and 06 also see the same learner's folders
+    of the NumPy assignments beside it (they import their layers); 05 also torch, the reference
+    weights and MNIST.
     """
     folder = Path(notebook_path).resolve().parent
     folders = [(str(folder), folder.name)]
-    if not assignment.numpy_only:
+    imports_siblings = not assignment.numpy_only or assignment.id in NUMPY_SIBLING_IMPORTERS
+    if imports_siblings:
         for other in ASSIGNMENTS:
             sibling = folder.parent / other.id
             if other.id != folder.name and other.numpy_only and sibling.is_dir() and not sibling.is_symlink():
@@ -84,7 +94,7 @@ def notebook_mounts(notebook_path: str | os.PathLike[str], assignment: Assignmen
     mounts = bwrap.Mounts(
         packages=NUMPY_PACKAGES if assignment.numpy_only else NUMPY_PACKAGES + TORCH_PACKAGES,
         hidden_packages=HIDDEN_IN_NUMPY_ASSIGNMENTS if assignment.numpy_only else (),
-        autograder_extra=() if assignment.numpy_only else TORCH_AUTOGRADER_EXTRA,
+        autograder_extra=(NUMPY_SIBLING_IMPORTERS_EXTRA if imports_siblings else ()) if assignment.numpy_only else TORCH_AUTOGRADER_EXTRA,
         folders=tuple(folders),
         data=None if assignment.numpy_only or not mnist.is_dir() else str(mnist),
     )

@@ -152,9 +152,88 @@ def linear_forward(x: Any, w: Any, b: Any) -> np.ndarray:
     return np.einsum("ni,oi->no", x, w) + b
 
 
+# Backward passes (04's layers, stand-ins while 06 trains a network built from them). Each is
+# written as the transpose of the forward above (scatter where the forward gathers), not as the
+# course's solution.
+
+
+def relu_backward(dout: Any, x: Any) -> np.ndarray:
+    """dout where x > 0, else 0 (0 also at x == 0, as PyTorch); dout and x of one shape."""
+    x = _array(x, "x", x.ndim if isinstance(x, np.ndarray) else 0)
+    dout = _array(dout, "dout", x.ndim)
+    if dout.shape != x.shape:
+        raise StandInError(f"dout {dout.shape} and x {x.shape} must have one shape")
+    return np.where(x > 0, dout, np.zeros((), dtype=dout.dtype))
+
+
+def linear_backward(dout: Any, x: Any, w: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dout (N, out), x (N, in), w (out, in) -> (dx (N, in), dw (out, in), db (out,))."""
+    dout, x, w = _array(dout, "dout", 2), _array(x, "x", 2), _array(w, "w", 2)
+    if dout.shape != (x.shape[0], w.shape[0]) or x.shape[1] != w.shape[1]:
+        raise StandInError(f"shapes dout {dout.shape}, x {x.shape}, w {w.shape} do not make a linear layer")
+    _affordable(x.shape[0], w.size, 2)
+    return np.tensordot(dout, w, axes=(1, 0)), np.tensordot(dout, x, axes=(0, 0)), np.einsum("no->o", dout)
+
+
+def softmax_cross_entropy(logits: Any, y: Any) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy of softmax(logits (N, K)) against labels y (N,) -> (loss, dlogits (N, K))."""
+    logits, y = _array(logits, "logits", 2), _array(y, "y", 1)
+    n, k = logits.shape
+    if y.shape != (n,) or y.dtype.kind not in "iu" or n == 0 or (y.size and (y.min() < 0 or y.max() >= k)):
+        raise StandInError(f"labels y {y.shape} ({y.dtype}) must be N = {n} integers in 0..{k - 1}")
+    from scipy.special import log_softmax
+
+    log_p = log_softmax(logits.astype(np.float64, copy=False), axis=1)
+    one_hot = np.eye(k, dtype=np.float64)[y]
+    return float(-np.einsum("nk,nk->", one_hot, log_p) / n), (np.exp(log_p) - one_hot) / n
+
+
+def maxpool2d_backward(dout: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> np.ndarray:
+    """dout (N, C, Ho, Wo) scattered onto the first maximum of each window of x (N, C, H, W) -> dx (N, C, H, W)."""
+    x = _array(x, "x", 4)
+    kh, kw = _pair(kernel_size, "kernel_size")
+    sh, sw = _pair(kernel_size if stride is None else stride, "stride")
+    ph, pw = _pair(padding, "padding")
+    padded = _padded(x.astype(np.float64), ph, pw, fill=-np.inf)
+    if min(kh, kw, sh, sw) < 1 or kh > padded.shape[2] or kw > padded.shape[3]:
+        raise StandInError(f"window ({kh}, {kw}) with stride ({sh}, {sw}) does not fit the padded input {padded.shape[2:]}")
+    views = sliding_window_view(padded, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    dout = _array(dout, "dout", 4)
+    if dout.shape != views.shape[:4]:
+        raise StandInError(f"dout {dout.shape} must have the pooled shape {views.shape[:4]}")
+    _affordable(padded.size, kh * kw)
+    first_max = views.reshape(*views.shape[:4], kh * kw).argmax(axis=-1)  # argmax: the first maximum, as PyTorch
+    n, c, i, j = np.indices(dout.shape)
+    grad = np.zeros(padded.shape, dtype=dout.dtype)
+    np.add.at(grad, (n, c, i * sh + first_max // kw, j * sw + first_max % kw), dout)
+    return grad[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
+
+
+def conv2d_backward(dout: Any, x: Any, w: Any, b: Any, stride: Any = 1, padding: Any = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`conv2d_forward`: dout (N, O, Ho, Wo) -> (dx, dw, db) shaped as x, w, b."""
+    x, w, b = _array(x, "x", 4), _array(w, "w", 4), _array(b, "b", 1)
+    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
+    padded = _padded(x, ph, pw)
+    if min(sh, sw) < 1 or w.shape[1] != x.shape[1] or b.shape[0] != w.shape[0] or w.shape[2] > padded.shape[2] or w.shape[3] > padded.shape[3]:
+        raise StandInError(f"shapes x {x.shape}, w {w.shape}, b {b.shape} with stride ({sh}, {sw}) do not make a convolution")
+    windows = sliding_window_view(padded, w.shape[2:], axis=(2, 3))[:, :, ::sh, ::sw]  # (N, C, Ho, Wo, kh, kw)
+    dout = _array(dout, "dout", 4)
+    if dout.shape != (x.shape[0], w.shape[0], *windows.shape[2:4]):
+        raise StandInError(f"dout {dout.shape} must have the convolution's output shape {(x.shape[0], w.shape[0], *windows.shape[2:4])}")
+    _affordable(2, dout.size, w[0].size)
+    dw = np.tensordot(dout, windows, axes=([0, 2, 3], [0, 2, 3]))  # (O, C, kh, kw)
+    columns = np.tensordot(dout, w, axes=(1, 0))  # (N, Ho, Wo, C, kh, kw): each window's share
+    dpadded = np.zeros(padded.shape, dtype=columns.dtype)
+    ho, wo = dout.shape[2:]
+    for di, dj in np.ndindex(*w.shape[2:]):  # col2im: every kernel offset adds its share back
+        dpadded[:, :, di : di + sh * ho : sh, dj : dj + sw * wo : sw] += columns[..., di, dj].transpose(0, 3, 1, 2)
+    return dpadded[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+
+
 STANDINS: dict[str, Callable[..., Any]] = {
     f.__name__: f
-    for f in (corr2d, corr2d_multi_in, conv_output_size, pad2d, conv2d_forward, maxpool2d_forward, relu_forward, linear_forward)
+    for f in (corr2d, corr2d_multi_in, conv_output_size, pad2d, conv2d_forward, maxpool2d_forward, relu_forward, linear_forward,
+              relu_backward, linear_backward, softmax_cross_entropy, maxpool2d_backward, conv2d_backward)
 }
 
 
