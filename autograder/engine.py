@@ -33,7 +33,7 @@ from autograder.registry import CheckFailed, checks_module, get_check
 from autograder.sandbox import GIB, Limits, SandboxedLearner
 
 _NUMPY_ONLY = [a.number for a in ASSIGNMENTS if a.numpy_only]
-NUMPY_ONLY_RULE = f"is not allowed in the NumPy assignments ({_NUMPY_ONLY[0]}-{_NUMPY_ONLY[-1]}); write it with NumPy only"
+NUMPY_ONLY_RULE = f"is not allowed in the NumPy assignments ({', '.join(_NUMPY_ONLY)}); write it with NumPy only"
 TORCH_MEMORY = 4 * GIB  # torch maps about 0.8 GiB just by being imported
 CHECK_MARKER = "check(id, points): a graded check of the autograder"
 
