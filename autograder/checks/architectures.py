@@ -22,18 +22,13 @@ import numpy as np
 from autograder.compare import assert_equal, assert_matches, describe_call, matching_hint
 from autograder.learner import Learner, LearnerError, leaf_layers
 from autograder.oracles import oracle
-from autograder.own_layers import one_layer_at_a_time
+from autograder.own_layers import layer_sources, one_layer_at_a_time
 from autograder.registry import CheckFailed, check
 
 ASSIGNMENT = "05-architectures"
 
 # Where lenet5_forward's layers come from; the graded checks swap in the grader's stand-ins.
-LAYER_SOURCES: dict[str, str] = {
-    "conv2d_forward": "02-padding-stride",
-    "maxpool2d_forward": "03-pooling",
-    "relu_forward": "04-backprop",
-    "linear_forward": "04-backprop",
-}
+LAYER_SOURCES = layer_sources("conv2d_forward", "maxpool2d_forward", "relu_forward", "linear_forward")
 LOGITS_IMAGES = 256
 ACCURACY_IMAGES = 2000
 ACCURACY_BATCH = 250

@@ -23,23 +23,16 @@ import numpy as np
 from autograder.compare import assert_equal, assert_matches, describe_call
 from autograder.learner import Learner, SeededRng
 from autograder.oracles import oracle
-from autograder.own_layers import one_layer_at_a_time
+from autograder.own_layers import layer_sources, one_layer_at_a_time
 from autograder.registry import CheckFailed, check
 
 ASSIGNMENT = "06-training"
 
 # Where the network's layers come from; the grader swaps in its stand-ins for them.
-LAYER_SOURCES: dict[str, str] = {
-    "conv2d_forward": "02-padding-stride",
-    "maxpool2d_forward": "03-pooling",
-    "relu_forward": "04-backprop",
-    "relu_backward": "04-backprop",
-    "linear_forward": "04-backprop",
-    "linear_backward": "04-backprop",
-    "softmax_cross_entropy": "04-backprop",
-    "maxpool2d_backward": "04-backprop",
-    "conv2d_backward": "04-backprop",
-}
+LAYER_SOURCES = layer_sources(
+    "conv2d_forward", "maxpool2d_forward", "relu_forward", "relu_backward", "linear_forward", "linear_backward",
+    "softmax_cross_entropy", "maxpool2d_backward", "conv2d_backward",
+)
 PARAM_KEYS = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
 CHANNELS, HIDDEN, CLASSES = (1, 8, 16), 64, 10
 DROPOUT = 0.25
