@@ -1,11 +1,15 @@
 """Which language the course speaks, and its translations (gettext catalogs read from .po files).
 
-Two catalogs live in the package, one per audience:
+Two domains of catalogs live in the package, one per audience:
 
-- ``autograder/locale/<lang>/LC_MESSAGES/autograder.po``: the grader's messages, hints and
-  report headings;
-- ``autograder/locale/<lang>/LC_MESSAGES/book.po``: words drawn into the book's figures and
-  tables (axis labels, legends), so the Chinese build of the book draws Chinese figures.
+- ``autograder``: the grader's messages, hints and report headings;
+- ``book``: words drawn into the book's figures and tables (axis labels, legends), so the
+  Chinese build of the book draws Chinese figures.
+
+A domain's catalog is ``autograder/locale/<lang>/LC_MESSAGES/<domain>.po`` together with every
+``.po`` file in the folder ``autograder/locale/<lang>/LC_MESSAGES/<domain>/`` (one file per
+module or assignment, e.g. ``autograder/checks.training.po``, so that work on one assignment
+never edits another's catalog).
 
 The book's prose is translated by Sphinx from ``locales/`` at the repository root, not here.
 The catalogs are read straight from their .po files (no compiled .mo files to keep in sync).
@@ -69,16 +73,28 @@ def language() -> str:
 @functools.lru_cache(maxsize=None)
 def catalog(domain: str, lang: str) -> dict[str, str]:
     """The translated messages of ``domain`` in ``lang`` (msgid -> msgstr), fuzzy and empty ones left out."""
-    path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
-    if lang == ENGLISH or not path.is_file():
+    if lang == ENGLISH:
         return {}
-    import polib  # only when a translation is asked for
-
     return {
         entry.msgid: entry.msgstr
-        for entry in polib.pofile(str(path))
+        for path in catalog_files(domain, lang)
+        for entry in _read_po(path)
         if entry.msgstr and not entry.fuzzy and not entry.obsolete
     }
+
+
+def catalog_files(domain: str, lang: str) -> list[Path]:
+    """The .po files that make up ``domain`` in ``lang``, in a fixed order."""
+    folder = LOCALE_DIR / lang / "LC_MESSAGES"
+    single = folder / f"{domain}.po"
+    files = [single] if single.is_file() else []
+    return files + sorted((folder / domain).glob("*.po"))
+
+
+def _read_po(path: Path) -> list:
+    import polib  # only when a translation is asked for
+
+    return list(polib.pofile(str(path)))
 
 
 def translate(message: str, domain: str = "autograder", lang: str | None = None) -> str:
