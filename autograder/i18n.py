@@ -110,3 +110,10 @@ def _(message: str) -> str:
 def label(message: str) -> str:
     """Mark and translate a word drawn in a book figure or table (the ``book`` catalog)."""
     return translate(message, "book")
+
+
+def N_(message: str) -> str:
+    """Mark a message for the catalog without translating it yet (module-level constants such as
+    hints): it is translated where it is shown, e.g. ``_(ZERO_PADDING)``, so the language chosen
+    at run time applies. ``pybabel extract -k _ -k N_ -k label`` finds all three markers."""
+    return message
