@@ -289,7 +289,7 @@ def generate(
             plans.append((assignment_id, wanted, *_plan(wanted, output_dir / assignment_id, released, assignment_id)))
     _refuse_edits([path for *_, paths in plans for path in paths])
     changed: list[Path] = []
-    for assignment_id, wanted, writes, removals, _ in plans:
+    for assignment_id, wanted, writes, removals, _paths in plans:
         changed += _apply(writes, removals)
         released = {k: v for k, v in released.items() if not k.startswith(assignment_id + "/")}
         released.update({f"{assignment_id}/{relative.as_posix()}": _sha256(content) for relative, content in wanted.items()})

@@ -34,7 +34,7 @@ DATA_DIR = "/sandbox/data"
 # The autograder modules the worker imports, and the one learners' notebooks import.
 CHILD_MODULES = (
     "__init__.py", "_sandbox_worker.py", "codec.py", "learner.py", "registry.py", "notebook.py",
-    "assignments.py", "paths.py", "magics.py", "selfcheck.py", "errors.py",
+    "assignments.py", "paths.py", "magics.py", "selfcheck.py", "errors.py", "i18n.py", "locale",
 )
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf")

@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     if reason is not None:
         print(f"the course's nbgrader kernel needs the bubblewrap sandbox, but {reason}", file=sys.stderr)
         return 2
-    env = bwrap.child_environment({k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "CNN_COURSE_DATA")})
+    env = bwrap.child_environment({k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "LC_MESSAGES", "CNN_COURSE_LANG", "CNN_COURSE_DATA")})
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0")
     if (data_root() / "mnist").is_dir():
         env["CNN_COURSE_DATA"] = bwrap.DATA_DIR

@@ -19,6 +19,7 @@ from autograder.paths import data_root
 NUMPY_PACKAGES = (
     "numpy", "scipy", "matplotlib", "mpl_toolkits", "PIL", "pillow", "contourpy", "cycler", "kiwisolver",
     "fontTools", "pyparsing", "dateutil", "six", "packaging",
+    "polib",  # the child's messages in the learner's language (autograder/i18n.py)
     "IPython", "traitlets", "pygments", "decorator",  # the grader's own reading of %magics and !commands
 )
 HIDDEN_IN_NUMPY_ASSIGNMENTS = ("scipy/signal", "scipy/ndimage")  # torch is simply not mounted
