@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 def choose_language(argv: Sequence[str] | None) -> str | None:
     """Apply ``--lang`` before the parser is built (its help texts are translated); the error
     line when the language is not one of the course's, else ``None``."""
-    early = argparse.ArgumentParser(add_help=False)
+    early = _Parser(prog="python -m autograder", add_help=False)
     early.add_argument("--lang")
     value = early.parse_known_args(argv)[0].lang
     if value is None:
