@@ -31,7 +31,8 @@ import types
 from contextlib import ExitStack, nullcontext
 from typing import Any, Callable, Iterable
 
-from autograder import codec
+from autograder import codec, i18n
+from autograder.i18n import _
 from autograder.learner import POSTPROCESS_CONTEXTS, POSTPROCESSORS, call_learner, describe_exception, describe_missing, functions_swapped_in, resolve_markers
 from autograder.notebook import Cell, execute_cells
 
@@ -102,6 +103,15 @@ def install_guard(
     isinstance_, len_ = isinstance, len
     write_events, network, process, always = dict(WRITE_EVENTS), NETWORK_EVENTS, PROCESS_EVENTS, ALWAYS_REFUSED
     devices, write_flags, name_chars = WRITABLE_DEVICES, _WRITE_FLAGS, _NAME_CHARS
+    # the messages, translated now: the hook must not call into patchable Python code later
+    no_relative_write = _("sandbox: writing relative to a directory descriptor is not allowed")
+    no_outside_write = _("sandbox: writing outside the working directory is not allowed ({target})")
+    no_read = _("sandbox: reading {target} is not allowed")
+    no_import = _("sandbox: importing {module} is not allowed here")
+    no_network = _("sandbox: network access is not allowed ({event})")
+    no_process = _("sandbox: starting or signalling processes is not allowed ({event})")
+    no_event = _("sandbox: {event} is not allowed")
+    no_start = _("sandbox: starting processes is not allowed")
 
     def text_of(path: Any) -> str | None:
         if path is None or isinstance_(path, int_type):
@@ -132,10 +142,10 @@ def install_guard(
         if target is None:
             return
         if dir_fd is not None and not text_of(path).startswith("/"):
-            raise PermissionError("sandbox: writing relative to a directory descriptor is not allowed")
+            raise PermissionError(no_relative_write)
         if target in devices or inside(target, root):
             return
-        raise PermissionError(f"sandbox: writing outside the working directory is not allowed ({target})")
+        raise PermissionError(no_outside_write.format(target=target))
 
     def check_read(path: Any) -> None:
         if not denied:
@@ -145,7 +155,7 @@ def install_guard(
             return
         for candidate in (target, realpath(target)):
             if any(inside(candidate, d) for d in denied) and not any(inside(candidate, a) for a in allowed):
-                raise PermissionError(f"sandbox: reading {target} is not allowed")
+                raise PermissionError(no_read.format(target=target))
 
     def report_forbidden(module: str) -> None:
         if event_fd is None:
@@ -172,7 +182,7 @@ def install_guard(
                 for prefix in forbidden:
                     if module == prefix or module.startswith(prefix + "."):
                         report_forbidden(module)
-                        raise ImportError(f"sandbox: importing {module} is not allowed here")
+                        raise ImportError(no_import.format(module=module))
         elif event in write_events:
             paths, dir_fds = write_events[event]
             dir_fd = next((args[i] for i in dir_fds if i < len_(args) and args[i] is not None and args[i] != -1), None)  # -1: none
@@ -180,11 +190,11 @@ def install_guard(
                 if position < len_(args):
                     check_write(args[position], dir_fd)
         elif event in network:
-            raise PermissionError(f"sandbox: network access is not allowed ({event})")
+            raise PermissionError(no_network.format(event=event))
         elif event in process:
-            raise PermissionError(f"sandbox: starting or signalling processes is not allowed ({event})")
+            raise PermissionError(no_process.format(event=event))
         elif event in always:
-            raise PermissionError(f"sandbox: {event} is not allowed")
+            raise PermissionError(no_event.format(event=event))
 
     sys.addaudithook(guard)
 
@@ -193,9 +203,9 @@ def install_guard(
 
         def locked(event: str, args: tuple) -> None:
             if event in after_setup:
-                raise PermissionError(f"sandbox: {event} is not allowed")
+                raise PermissionError(no_event.format(event=event))
             if event == "import" and args[0] == "_posixsubprocess":
-                raise ImportError("sandbox: starting processes is not allowed")
+                raise ImportError(no_start)
 
         sys.addaudithook(locked)
 
@@ -315,8 +325,10 @@ def _disable_fork_exec() -> None:
     except ImportError:
         return
 
+    message = _("sandbox: starting processes is not allowed")
+
     def refused(*args: Any, **kwargs: Any) -> None:
-        raise PermissionError("sandbox: starting processes is not allowed")
+        raise PermissionError(message)
 
     _posixsubprocess.fork_exec = refused  # type: ignore[attr-defined]
 
@@ -446,10 +458,10 @@ def reply_frame(reply: dict[str, Any], name: str) -> bytes:
         try:
             codec.encode(reply.get("value"))  # again, for a message that names the value's parts
         except codec.CodecError as exc:
-            return codec.encode({"status": "error", "message": f"{name} returned {exc}."})
-        return codec.encode({"status": "error", "message": f"the reply of {name} cannot be sent."})
+            return codec.encode({"status": "error", "message": _("{name} returned {problem}.").format(name=name, problem=exc)})
+        return codec.encode({"status": "error", "message": _("the reply of {name} cannot be sent.").format(name=name)})
     except BaseException as exc:  # noqa: BLE001 - a hostile value must not kill the worker
-        return codec.encode({"status": "error", "message": f"{name} returned a value that cannot be sent ({type(exc).__name__})."})
+        return codec.encode({"status": "error", "message": _("{name} returned a value that cannot be sent ({type}).").format(name=name, type=type(exc).__name__)})
 
 
 
@@ -481,6 +493,7 @@ def serve(config: dict[str, Any], request_fd: int, reply_fd: int) -> int:
         resource.setrlimit(resource.RLIMIT_CPU, (config["cpu_seconds"], config["cpu_seconds"] + 5))
     _die_with_parent(config.get("parent_pid"))
     sys.dont_write_bytecode = True
+    i18n.catalog("autograder", i18n.language())  # read the messages' catalog before the guards close the files
     lock = install_guard(
         root=config["root"],
         forbidden_modules=config.get("forbidden_modules", ()),

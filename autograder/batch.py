@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 from autograder.assignments import get_assignment
 from autograder.engine import NotebookResult, Submission, grade_many
 from autograder.paths import PACKAGE_DIR
+from autograder.i18n import _
 
 
 class BatchError(ValueError):
@@ -27,7 +28,7 @@ def discover(root: str | os.PathLike[str]) -> list[tuple[str, str, Submission]]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise BatchError(f"{root} is not a folder; --batch expects DIR/<learner>/<assignment>/*.ipynb.")
+        raise BatchError(_("{root} is not a folder; --batch expects DIR/<learner>/<assignment>/*.ipynb.").format(root=root))
     real_root = root.resolve()
     # hiding the batch folder must not hide the grader's own package from the sandbox
     hide = () if PACKAGE_DIR == real_root or real_root in PACKAGE_DIR.parents else (str(real_root),)
@@ -39,7 +40,7 @@ def discover(root: str | os.PathLike[str]) -> list[tuple[str, str, Submission]]:
                 submission = Submission(notebook, deny_read=hide, allow_read=(str(learner_dir.resolve()),), assignment=_assignment_of(assignment_dir.name), refused=refused)
                 found.append((learner_dir.name, assignment_dir.name, submission))
     if not found:
-        raise BatchError(f"{root} holds no submissions; expected DIR/<learner>/<assignment>/*.ipynb.")
+        raise BatchError(_("{root} holds no submissions; expected DIR/<learner>/<assignment>/*.ipynb.").format(root=root))
     return found
 
 
@@ -56,11 +57,11 @@ def _outside(notebook: Path, learner_dir: Path, root: Path) -> str | None:
     outside its learner's folder; ``None`` when it is the learner's own file."""
     for path in (notebook, notebook.parent, learner_dir):
         if path.is_symlink():
-            return f"{path} is a symbolic link; a batch grades only files inside each learner's own folder, so submit the notebook itself."
+            return _("{path} is a symbolic link; a batch grades only files inside each learner's own folder, so submit the notebook itself.").format(path=path)
     if notebook.stat().st_nlink > 1:
-        return f"{notebook} is a hard link to another file; submit the notebook itself."
+        return _("{path} is a hard link to another file; submit the notebook itself.").format(path=notebook)
     if learner_dir.resolve() not in notebook.resolve().parents or root.resolve() not in learner_dir.resolve().parents:
-        return f"{notebook} resolves outside its learner's folder; submit the notebook itself."
+        return _("{path} resolves outside its learner's folder; submit the notebook itself.").format(path=notebook)
     return None
 
 
@@ -74,7 +75,7 @@ def grade_batch(
     """(learner, result) for every submission :func:`discover` ``found``, in folder order."""
     results = grade_many([s for _, _, s in found], jobs=jobs, on_done=on_done, **options)
     rows = []
-    for (learner, assignment_folder, _), result in zip(found, results):
+    for (learner, assignment_folder, _path), result in zip(found, results):
         if not result.assignment:
             result.assignment = assignment_folder
         rows.append((learner, result))

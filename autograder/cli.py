@@ -17,13 +17,15 @@ import time
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
+from autograder.i18n import LANG_ENV_VAR, LANGUAGES, _, set_language
+
 EXIT_OK, EXIT_BELOW, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 WARM_BY_DEFAULT = True  # --batch and --jobs N fork warm templates (bubblewrap only); --cold opts out
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, as for every input error
-        self.exit(EXIT_INPUT, f"{self.prog}: {message} (see --help)\n")
+        self.exit(EXIT_INPUT, _("{prog}: {message} (see --help)").format(prog=self.prog, message=message) + "\n")
 
 
 def _positive(kind: type) -> Callable[[str], float]:
@@ -31,9 +33,9 @@ def _positive(kind: type) -> Callable[[str], float]:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(_("{text} is not a number").format(text=repr(text))) from None
         if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+            raise argparse.ArgumentTypeError(_("{text} must be positive").format(text=repr(text)))
         return value
 
     return parse
@@ -42,53 +44,73 @@ def _positive(kind: type) -> Callable[[str], float]:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m autograder",
-        description="Grade course notebooks: each runs in a sandbox and the checks run through pytest.",
-        epilog="Exit codes: 0 graded, 1 below --fail-under, 2 usage or input error, 3 the grader failed.",
+        description=_("Grade course notebooks: each runs in a sandbox and the checks run through pytest."),
+        epilog=_("Exit codes: 0 graded, 1 below --fail-under, 2 usage or input error, 3 the grader failed."),
     )
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="notebooks or folders (default: exercises/)")
-    parser.add_argument("--only", metavar="ID_GLOB", help="run only the checks whose id matches, e.g. '02.conv2d_forward.*'")
-    parser.add_argument("--timeout", type=_positive(float), metavar="S", help="seconds per call of your function (default 10)")
-    parser.add_argument("--notebook-timeout", type=_positive(float), metavar="S", help="seconds to run the notebook's cells (default 60)")
-    parser.add_argument("--jobs", "-j", type=_positive(int), default=1, metavar="N", help="grade N notebooks at once")
-    parser.add_argument("--json", metavar="FILE", help="write Gradescope's results.json")
-    parser.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per check) for CI")
-    parser.add_argument("--batch", metavar="DIR", help="grade DIR/<learner>/<assignment>/*.ipynb into one CSV")
-    parser.add_argument("--csv", metavar="FILE", help="with --batch: where the CSV goes (default FOLDER/grades.csv of --out; '-' for stdout)")
-    parser.add_argument("--assignment", metavar="ID", help="the assignment the notebook must be, e.g. 02-padding-stride (refused otherwise)")
-    parser.add_argument("--strict", action="store_true", help="refuse to grade without the bubblewrap sandbox (always so with --batch or CI=true)")
-    parser.add_argument("--watch", metavar="NOTEBOOK", help="regrade NOTEBOOK every time it is saved, printing what changed (Ctrl-C stops)")
-    parser.add_argument("--cold", action="store_true", help="start a fresh sandboxed Python per notebook instead of forking a warm one")
-    parser.add_argument("--fail-under", type=float, metavar="P", help="exit 1 when the total is below P percent")
-    classroom = parser.add_argument_group("classes", "official grading and a class's submissions (see autograder.classroom)")
-    classroom.add_argument("--official", action="store_true", help="grade public + hidden checks (the default with --batch, --strict or CI=true)")
-    classroom.add_argument("--local", action="store_true", help="grade the public checks only, as a learner's `make grade` does")
-    classroom.add_argument("--out", metavar="FOLDER", help="with --batch: per-learner results.json and feedback, and grades.csv (default grades/)")
-    classroom.add_argument("--roster", metavar="FILE", help="with --batch: learner ids (one a line, or a CSV column); missing ones get 'no submission' rows")
-    classroom.add_argument("--show-hidden", action="store_true", help="with --batch: the feedback files include the hidden checks")
-    classroom.add_argument("--prairielearn", metavar="FILE", help="write PrairieLearn's results.json")
-    parser.add_argument("--quiet", "-q", action="store_true", help="one line per notebook, no progress bar")
-    parser.add_argument("--verbose", "-v", action="store_true", help="also show what each notebook printed")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help=_("notebooks or folders (default: exercises/)"))
+    parser.add_argument("--only", metavar="ID_GLOB", help=_("run only the checks whose id matches, e.g. '02.conv2d_forward.*'"))
+    parser.add_argument("--timeout", type=_positive(float), metavar="S", help=_("seconds per call of your function (default 10)"))
+    parser.add_argument("--notebook-timeout", type=_positive(float), metavar="S", help=_("seconds to run the notebook's cells (default 60)"))
+    parser.add_argument("--jobs", "-j", type=_positive(int), default=1, metavar="N", help=_("grade N notebooks at once"))
+    parser.add_argument("--json", metavar="FILE", help=_("write Gradescope's results.json"))
+    parser.add_argument("--junit", metavar="FILE", help=_("write JUnit XML (one testcase per check) for CI"))
+    parser.add_argument("--batch", metavar="DIR", help=_("grade DIR/<learner>/<assignment>/*.ipynb into one CSV"))
+    parser.add_argument("--csv", metavar="FILE", help=_("with --batch: where the CSV goes (default FOLDER/grades.csv of --out; '-' for stdout)"))
+    parser.add_argument("--assignment", metavar="ID", help=_("the assignment the notebook must be, e.g. 02-padding-stride (refused otherwise)"))
+    parser.add_argument("--strict", action="store_true", help=_("refuse to grade without the bubblewrap sandbox (always so with --batch or CI=true)"))
+    parser.add_argument("--watch", metavar="NOTEBOOK", help=_("regrade NOTEBOOK every time it is saved, printing what changed (Ctrl-C stops)"))
+    parser.add_argument("--cold", action="store_true", help=_("start a fresh sandboxed Python per notebook instead of forking a warm one"))
+    parser.add_argument("--fail-under", type=float, metavar="P", help=_("exit 1 when the total is below P percent"))
+    classroom = parser.add_argument_group(_("classes"), _("official grading and a class's submissions (see autograder.classroom)"))
+    classroom.add_argument("--official", action="store_true", help=_("grade public + hidden checks (the default with --batch, --strict or CI=true)"))
+    classroom.add_argument("--local", action="store_true", help=_("grade the public checks only, as a learner's `make grade` does"))
+    classroom.add_argument("--out", metavar="FOLDER", help=_("with --batch: per-learner results.json and feedback, and grades.csv (default grades/)"))
+    classroom.add_argument("--roster", metavar="FILE", help=_("with --batch: learner ids (one a line, or a CSV column); missing ones get 'no submission' rows"))
+    classroom.add_argument("--show-hidden", action="store_true", help=_("with --batch: the feedback files include the hidden checks"))
+    classroom.add_argument("--prairielearn", metavar="FILE", help=_("write PrairieLearn's results.json"))
+    parser.add_argument("--lang", metavar="LANG", help=_("the language of messages and reports: {choices} (default: $CNN_COURSE_LANG, then $LC_ALL, $LC_MESSAGES, $LANG)").format(choices=", ".join(LANGUAGES)))
+    parser.add_argument("--quiet", "-q", action="store_true", help=_("one line per notebook, no progress bar"))
+    parser.add_argument("--verbose", "-v", action="store_true", help=_("also show what each notebook printed"))
     return parser
 
 
+def choose_language(argv: Sequence[str] | None) -> str | None:
+    """Apply ``--lang`` before the parser is built (its help texts are translated); the error
+    line when the language is not one of the course's, else ``None``."""
+    early = _Parser(prog="python -m autograder", add_help=False)
+    early.add_argument("--lang")
+    value = early.parse_known_args(argv)[0].lang
+    if value is None:
+        return None
+    try:
+        os.environ[LANG_ENV_VAR] = set_language(value)  # and for the processes --jobs starts
+    except ValueError:
+        return _("python -m autograder: --lang {value} is not a language of the course; use one of {choices}").format(value=repr(value), choices=", ".join(LANGUAGES))
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    problem = choose_language(argv)
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_INPUT
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.batch and args.paths:
-        parser.error("give either PATHs or --batch DIR, not both")
+        parser.error(_("give either PATHs or --batch DIR, not both"))
     for option in ("csv", "out", "roster", "show_hidden"):
         if getattr(args, option) and not args.batch:
-            parser.error(f"--{option.replace('_', '-')} goes with --batch")
+            parser.error(_("--{option} goes with --batch").format(option=option.replace("_", "-")))
     if args.official and args.local:
-        parser.error("give either --official or --local, not both")
+        parser.error(_("give either --official or --local, not both"))
     if args.watch and (args.batch or args.paths):
-        parser.error("--watch takes one notebook; give no other PATH or --batch")
+        parser.error(_("--watch takes one notebook; give no other PATH or --batch"))
     if args.assignment and args.batch:
-        parser.error("--assignment is for single notebooks; in --batch each folder's name decides")
+        parser.error(_("--assignment is for single notebooks; in --batch each folder's name decides"))
     try:
         return _run(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(_("interrupted"), file=sys.stderr)
         return 130
 
 
@@ -140,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
             classbatch.print_summary(rows)
     else:
         if not args.paths and not os.path.isdir("exercises"):
-            print("exercises/ does not exist here: pass the path of your notebook or its folder, or run this from your clone of the course repository.", file=sys.stderr)
+            print(_("exercises/ does not exist here: pass the path of your notebook or its folder, or run this from your clone of the course repository."), file=sys.stderr)
             return EXIT_INPUT
         notebooks, errors, notes = engine.find_notebooks(args.paths or ["exercises"])
         for line in notes:
@@ -164,9 +186,9 @@ def _run(args: argparse.Namespace) -> int:
     if errors or not written:
         return EXIT_INPUT
     if args.only and results and not any(r.checks for r in results if not r.error):
-        print(f"no check id matches --only {args.only!r}", file=sys.stderr)
+        print(_("no check id matches --only {pattern}").format(pattern=repr(args.only)), file=sys.stderr)
         return EXIT_INPUT
     if args.fail_under is not None and (percent := report.total_percent(results)) < args.fail_under:
-        print(f"total {percent:.1f}% is below --fail-under {args.fail_under:g}%", file=sys.stderr)
+        print(_("total {percent}% is below --fail-under {limit}%").format(percent=f"{percent:.1f}", limit=f"{args.fail_under:g}"), file=sys.stderr)
         return EXIT_BELOW
     return EXIT_OK

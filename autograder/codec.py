@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from autograder.i18n import _
 from autograder.learner import Probe, SeededRng
 
 MAX_FRAME_BYTES = 512 * 1024 * 1024
@@ -50,8 +51,12 @@ def _type_name(value: Any) -> str:
 
 
 def _not_gradable(value: Any, where: str) -> CodecError:
-    place = f" (at {where})" if where else ""
-    return CodecError(f"a {_type_name(value)}{place}, which cannot be graded; return a NumPy array (or numbers, tuples, lists, dicts of them)")
+    return CodecError(_("a {type}{place}, which cannot be graded; return a NumPy array (or numbers, tuples, lists, dicts of them)").format(type=_type_name(value), place=_place(where)))
+
+
+def _place(where: str) -> str:
+    """`` (at [0]['w'])``: where in a returned structure the value sits; empty at the top."""
+    return " " + _("(at {where})").format(where=where) if where else ""
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -75,15 +80,13 @@ class _Encoder:
 
     def blob(self, array: np.ndarray, where: str) -> int:
         if not _gradable(array.dtype):
-            raise CodecError(
-                f"an array of dtype {array.dtype}{f' (at {where})' if where else ''}, which cannot be graded; return numbers (a float or int array)"
-            )
+            raise CodecError(_("an array of dtype {dtype}{place}, which cannot be graded; return numbers (a float or int array)").format(dtype=array.dtype, place=_place(where)))
         self.blobs.append(_npy_bytes(array))
         return len(self.blobs) - 1
 
     def node(self, value: Any, depth: int, where: str) -> list[Any]:
         if depth > MAX_DEPTH:
-            raise CodecError(f"a structure nested more than {MAX_DEPTH} levels deep, which cannot be graded")
+            raise CodecError(_("a structure nested more than {depth} levels deep, which cannot be graded").format(depth=MAX_DEPTH))
         # NumPy scalars first: np.float64 is also a Python float.
         if isinstance(value, np.generic):
             return ["scalar", self.blob(np.asarray(value), where)]
@@ -112,7 +115,7 @@ class _Encoder:
             items = []
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise CodecError(f"a dict with a {_type_name(key)} key{f' (at {where})' if where else ''}, which cannot be graded; use str keys")
+                    raise CodecError(_("a dict with a {type} key{place}, which cannot be graded; use str keys").format(type=_type_name(key), place=_place(where)))
                 items.append([str(key), self.node(item, depth + 1, f"{where}[{key!r}]")])
             return ["dict", items]
         raise _not_gradable(value, where)

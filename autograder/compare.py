@@ -2,6 +2,9 @@
 
 Every failure message names the call, the shapes, the first differing position with expected
 and received values, and, when the result matches a known wrong answer, a hint.
+
+Hints and ``what`` arrive in English, marked with ``N_`` where the checks define them, and are
+translated here, when the message is built (:mod:`autograder.i18n`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from autograder.i18n import N_, _
 from autograder.registry import CheckFailed
 
 DEFAULT_TOLERANCE = 1e-10
@@ -18,7 +22,7 @@ DEFAULT_TOLERANCE = 1e-10
 def describe_value(value: Any) -> str:
     """Short description of an argument: arrays by dtype and shape, the rest by repr."""
     if isinstance(value, np.ndarray):
-        return f"{value.dtype} array {tuple(value.shape)}"
+        return _("{dtype} array {shape}").format(dtype=value.dtype, shape=tuple(value.shape))
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k!r}: {describe_value(v)}" for k, v in value.items()) + "}"
     text = repr(value)
@@ -36,10 +40,15 @@ def _as_array(got: Any, call: str, what: str, expected: np.ndarray) -> np.ndarra
         return got
     if np.isscalar(got) and expected.shape == ():
         return np.asarray(got)
-    hint = " Hint: the function returned nothing; end it with `return` and the result." if got is None else ""
-    raise CheckFailed(
-        f"{call}: {what} is a {type(got).__name__}, expected a NumPy array of shape {tuple(expected.shape)}.{hint}"
-    )
+    message = _("{call}: {what} is a {type}, expected a NumPy array of shape {shape}.").format(call=call, what=_(what), type=type(got).__name__, shape=tuple(expected.shape))
+    if got is None:
+        message += with_hint(N_("the function returned nothing; end it with `return` and the result."))
+    raise CheckFailed(message)
+
+
+def with_hint(hint: str) -> str:
+    """`` Hint: ...`` in the current language, to end a failure message."""
+    return _(" Hint: {hint}").format(hint=_(hint))
 
 
 def _differing(got: np.ndarray, expected: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +78,7 @@ def assert_matches(
     expected: np.ndarray,
     *,
     call: str,
-    what: str = "the result",
+    what: str = N_("the result"),
     tolerance: float = DEFAULT_TOLERANCE,
     hints: Sequence[tuple[str, np.ndarray]] = (),
     shape_hints: Sequence[tuple[tuple[int, ...], str]] = (),
@@ -89,37 +98,36 @@ def assert_matches(
     expected = np.asarray(expected)
     got = _as_array(got, call, what, expected)
     if got.shape != expected.shape:
-        message = f"{call}: {what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}."
+        message = _("{call}: {what} has shape {got}, expected {want}.").format(call=call, what=_(what), got=tuple(got.shape), want=tuple(expected.shape))
         for shape, text in shape_hints:
             if tuple(got.shape) == tuple(shape):
-                message += f" Hint: {text}"
+                message += with_hint(text)
                 break
         else:
             hint = matching_hint(got, hints, tolerance)
             if hint:
-                message += f" Hint: {hint}"
+                message += with_hint(hint)
         raise CheckFailed(message)
     if not np.issubdtype(got.dtype, np.number) and got.dtype != np.bool_:
-        raise CheckFailed(f"{call}: {what} has dtype {got.dtype}, expected numbers.")
+        raise CheckFailed(_("{call}: {what} has dtype {dtype}, expected numbers.").format(call=call, what=_(what), dtype=got.dtype))
     bad, err = _differing(got, expected, tolerance)
     if not bad.any():
         return
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     index = "[" + ", ".join(map(str, first)) + "]"
-    message = (
-        f"{call}: {what} differs at {index}: expected {expected[first]:.6g}, got {got[first]:.6g} "
-        f"({int(bad.sum())} of {bad.size} entries differ, max abs error {np.nanmax(err):.3g})."
+    message = _("{call}: {what} differs at {index}: expected {want}, got {got} ({count} of {size} entries differ, max abs error {error}).").format(
+        call=call, what=_(what), index=index, want=f"{expected[first]:.6g}", got=f"{got[first]:.6g}", count=int(bad.sum()), size=bad.size, error=f"{np.nanmax(err):.3g}"
     )
     hint = matching_hint(got, hints, tolerance)
     if hint:
-        message += f" Hint: {hint}"
+        message += with_hint(hint)
     raise CheckFailed(message)
 
 
-def assert_equal(got: Any, expected: Any, *, call: str, what: str = "the result", hint: str | None = None) -> None:
+def assert_equal(got: Any, expected: Any, *, call: str, what: str = N_("the result"), hint: str | None = None) -> None:
     """Raise :class:`CheckFailed` unless ``got == expected`` (ints, tuples, strings)."""
     if got != expected or type(got) is bool and type(expected) is not bool:
-        message = f"{call}: {what} is {got!r}, expected {expected!r}."
+        message = _("{call}: {what} is {got}, expected {want}.").format(call=call, what=_(what), got=repr(got), want=repr(expected))
         if hint:
-            message += f" Hint: {hint}"
+            message += with_hint(hint)
         raise CheckFailed(message)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from autograder.i18n import _
 from autograder.errors import CourseSetupError
 from autograder.paths import DATA_ENV_VAR, data_root
 
@@ -94,7 +95,7 @@ def load_mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
         DataError: a file cannot be downloaded, is corrupt or is not a valid IDX file.
     """
     if split not in SPLITS:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise ValueError(_("split must be 'train' or 'test', got {split}").format(split=repr(split)))
     images, labels = _load_split(split, str(mnist_dir()))
     return images.view(), labels.view()
 
@@ -113,7 +114,7 @@ def normalize(images: np.ndarray) -> np.ndarray:
     """
     images = np.asarray(images)
     if images.ndim != 3:
-        raise ValueError(f"normalize expects images of shape (N, H, W), got shape {images.shape}")
+        raise ValueError(_("normalize expects images of shape (N, H, W), got shape {shape}").format(shape=images.shape))
     scaled = images.astype(np.float32) / np.float32(255.0)
     return ((scaled - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD))[:, None, :, :]
 
@@ -152,20 +153,20 @@ def parse_idx(raw: bytes, name: str) -> np.ndarray:
         DataError: the magic number, the dimensions or the payload size is wrong.
     """
     if len(raw) < 8:
-        raise DataError(f"{name}: too short to be an IDX file ({len(raw)} bytes); delete it to download it again")
+        raise DataError(_("{name}: too short to be an IDX file ({size} bytes); delete it to download it again").format(name=name, size=len(raw)))
     magic = int.from_bytes(raw[:4], "big")
     if magic not in (IMAGES_MAGIC, LABELS_MAGIC):
-        raise DataError(f"{name}: bad IDX magic number 0x{magic:08x} (expected 0x{IMAGES_MAGIC:08x} for images or 0x{LABELS_MAGIC:08x} for labels); delete it to download it again")
+        raise DataError(_("{name}: bad IDX magic number 0x{magic} (expected 0x{images} for images or 0x{labels} for labels); delete it to download it again").format(name=name, magic=f"{magic:08x}", images=f"{IMAGES_MAGIC:08x}", labels=f"{LABELS_MAGIC:08x}"))
     ndim = 3 if magic == IMAGES_MAGIC else 1
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise DataError(f"{name}: IDX header cut short; delete it to download it again")
+        raise DataError(_("{name}: IDX header cut short; delete it to download it again").format(name=name))
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if ndim == 3 and shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise DataError(f"{name}: images are {shape[1]}x{shape[2]}, expected {IMAGE_SIZE}x{IMAGE_SIZE}; delete it to download it again")
+        raise DataError(_("{name}: images are {height}x{width}, expected {side}x{side}; delete it to download it again").format(name=name, height=shape[1], width=shape[2], side=IMAGE_SIZE))
     expected = math.prod(shape)
     if len(raw) - header != expected:
-        raise DataError(f"{name}: payload is {len(raw) - header} bytes but the header {shape} needs {expected}; delete it to download it again")
+        raise DataError(_("{name}: payload is {size} bytes but the header {shape} needs {expected}; delete it to download it again").format(name=name, size=len(raw) - header, shape=shape, expected=expected))
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -176,11 +177,11 @@ def _load_split(split: str, directory: str) -> tuple[np.ndarray, np.ndarray]:
     images = _read_idx(images_name, folder)
     labels = _read_idx(labels_name, folder)
     if images.ndim != 3 or labels.ndim != 1:
-        raise DataError(f"{images_name}/{labels_name}: images and labels files are swapped or mislabelled; delete them to download them again")
+        raise DataError(_("{images_name}/{labels_name}: images and labels files are swapped or mislabelled; delete them to download them again").format(images_name=images_name, labels_name=labels_name))
     if len(images) != len(labels):
-        raise DataError(f"{split} split has {len(images)} images but {len(labels)} labels; delete {folder} to download it again")
+        raise DataError(_("{split} split has {images} images but {labels} labels; delete {folder} to download it again").format(split=split, images=len(images), labels=len(labels), folder=folder))
     if labels.max(initial=0) > 9:
-        raise DataError(f"{labels_name}: holds label {int(labels.max())}, expected 0-9; delete it to download it again")
+        raise DataError(_("{labels_name}: holds label {label}, expected 0-9; delete it to download it again").format(labels_name=labels_name, label=int(labels.max())))
     # frombuffer over immutable bytes is already read-only; say so explicitly for the cache.
     images.flags.writeable = False
     labels.flags.writeable = False
@@ -207,7 +208,7 @@ def download(name: str, directory: Path) -> Path:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DataError(f"cannot create {directory} for MNIST ({error.strerror}); set {DATA_ENV_VAR} to a writable folder") from error
+        raise DataError(_("cannot create {directory} for MNIST ({problem}); set {variable} to a writable folder").format(directory=directory, problem=error.strerror, variable=DATA_ENV_VAR)) from error
     failures = []
     for base in mirrors():
         url = base + filename
@@ -218,14 +219,14 @@ def download(name: str, directory: Path) -> Path:
             continue
         return directory / filename
     reasons = "; ".join(failures) or "no mirrors configured"
-    raise DataError(f"could not download {filename} into {directory} ({reasons}); check your connection, set {MIRROR_ENV_VAR} to another mirror, or copy the file there by hand")
+    raise DataError(_("could not download {filename} into {directory} ({reasons}); check your connection, set {variable} to another mirror, or copy the file there by hand").format(filename=filename, directory=directory, reasons=reasons, variable=MIRROR_ENV_VAR))
 
 
 def _download_verified(url: str, name: str, destination: Path) -> None:
     try:
         handle = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part", delete=False)
     except OSError as error:
-        raise DataError(f"cannot write to {destination.parent} ({error.strerror}); set {DATA_ENV_VAR} to a writable folder") from error
+        raise DataError(_("cannot write to {folder} ({problem}); set {variable} to a writable folder").format(folder=destination.parent, problem=error.strerror, variable=DATA_ENV_VAR)) from error
     temp = Path(handle.name)
     try:
         with handle:
@@ -256,9 +257,9 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code}"
     if isinstance(error, urllib.error.URLError):
-        return f"unreachable ({error.reason})"
+        return _("unreachable ({reason})").format(reason=error.reason)
     if isinstance(error, http.client.IncompleteRead):
-        return "connection closed before the end of the file"
+        return _("connection closed before the end of the file")
     return f"{type(error).__name__}: {error}"
 
 
@@ -266,13 +267,13 @@ def _decompress(data: bytes, what: str) -> bytes:
     try:
         return gzip.decompress(data)
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise DataError(f"{what} is not a valid gzip file ({error or 'truncated'})") from error
+        raise DataError(_("{what} is not a valid gzip file ({problem})").format(what=what, problem=error or 'truncated')) from error
 
 
 def _check_md5(raw: bytes, name: str, what: str) -> None:
     digest = hashlib.md5(raw).hexdigest()
     if digest != MD5SUMS[name]:
-        raise DataError(f"{what} has MD5 {digest} after decompression, expected {MD5SUMS[name]} (corrupt or truncated)")
+        raise DataError(_("{what} has MD5 {digest} after decompression, expected {want} (corrupt or truncated)").format(what=what, digest=digest, want=MD5SUMS[name]))
 
 
 def _read_idx(name: str, folder: Path) -> np.ndarray:
@@ -283,9 +284,9 @@ def _read_idx(name: str, folder: Path) -> np.ndarray:
         raw = _decompress(path.read_bytes(), str(path))
         _check_md5(raw, name, str(path))
     except OSError as error:
-        raise DataError(f"cannot read {path} ({error.strerror}); check its permissions or delete it to download it again") from error
+        raise DataError(_("cannot read {path} ({problem}); check its permissions or delete it to download it again").format(path=path, problem=error.strerror)) from error
     except DataError as error:
-        raise DataError(f"{error}; delete it to download it again") from error
+        raise DataError(_("{error}; delete it to download it again").format(error=error)) from error
     return parse_idx(raw, str(path))
 
 

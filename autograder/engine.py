@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from autograder.assignments import ASSIGNMENTS, FORBIDDEN_IN_NUMPY_ASSIGNMENTS, Assignment
 from autograder.errors import CourseSetupError
+from autograder.i18n import _
 from autograder.isolation.policy import STANDINS_IN_CHILD, IsolationUnavailable, notebook_mounts, use_bwrap
 from autograder.isolation.warm import shared_pool
 from autograder.notebook import Notebook, NotebookError, detect_assignment, read_notebook
@@ -33,7 +34,13 @@ from autograder.registry import CheckFailed, checks_module, get_check
 from autograder.sandbox import GIB, Limits, SandboxedLearner
 
 _NUMPY_ONLY = [a.number for a in ASSIGNMENTS if a.numpy_only]
-NUMPY_ONLY_RULE = f"is not allowed in the NumPy assignments ({', '.join(_NUMPY_ONLY)}); write it with NumPy only"
+
+
+def numpy_only_rule() -> str:
+    """The end of "your notebook imports torch, which ..." in the current language."""
+    return _("is not allowed in the NumPy assignments ({numbers}); write it with NumPy only").format(numbers=", ".join(_NUMPY_ONLY))
+
+
 TORCH_MEMORY = 4 * GIB  # torch maps about 0.8 GiB just by being imported
 CHECK_MARKER = "check(id, points): a graded check of the autograder"
 
@@ -154,7 +161,7 @@ def sandbox_for(
         notebook,
         limits=limits,
         forbidden_modules=FORBIDDEN_IN_NUMPY_ASSIGNMENTS if assignment.numpy_only else (),
-        forbidden_rule=NUMPY_ONLY_RULE,
+        forbidden_rule=numpy_only_rule(),
         preload=() if assignment.numpy_only else ("torch",),
         deny_read=[ORACLE_DATA_DIR, *deny_read],
         allow_read=allow_read,
@@ -177,8 +184,8 @@ def _describe_failure(exc: BaseException) -> tuple[str, str]:
     if type(exc).__name__ == "Skipped":
         return "skipped", str(getattr(exc, "msg", exc))
     if isinstance(exc, CourseSetupError):
-        return "error", f"cannot grade this check on this machine: {exc}"
-    return "error", f"internal error in this check ({type(exc).__name__}: {exc}); please report it to the course staff."
+        return "error", _("cannot grade this check on this machine: {problem}").format(problem=exc)
+    return "error", _("internal error in this check ({type}: {problem}); please report it to the course staff.").format(type=type(exc).__name__, problem=exc)
 
 
 class GradingPlugin:
@@ -251,7 +258,7 @@ class GradingPlugin:
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
                 outcome = ("skipped", reason.removeprefix("Skipped: "))
             else:
-                outcome = ("error", "the check failed without a message.")
+                outcome = ("error", _("the check failed without a message."))
             self._outcomes[report.nodeid] = (*outcome, report.duration)
 
     def check_results(self) -> list[CheckResult]:
@@ -259,11 +266,11 @@ class GradingPlugin:
         results = []
         for nodeid, check_id in self._check_ids.items():
             check = get_check(check_id)
-            status, message, duration = self._outcomes.get(nodeid, ("error", "the check did not run.", 0.0))
+            status, message, duration = self._outcomes.get(nodeid, ("error", _("the check did not run."), 0.0))
             if status in ("error", "failed") and nodeid in self._errors:
                 status, message = self._errors[nodeid]
             earned = check.points if status == "passed" else 0.0
-            results.append(CheckResult(check.id, check.title, check.points, earned, status, message, duration, check.hidden))
+            results.append(CheckResult(check.id, _(check.title), check.points, earned, status, message, duration, check.hidden))
         return results
 
 
@@ -312,7 +319,7 @@ def run_checks(learner: Any, assignment: Assignment, *, only: str | None = None,
     if code == pytest.ExitCode.INTERRUPTED:
         raise KeyboardInterrupt
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
-        raise GradingError(f"pytest could not run the checks of {assignment.id} (exit code {int(code)}); this is the grader's fault, not your notebook's: report it to the course staff.")
+        raise GradingError(_("pytest could not run the checks of {assignment} (exit code {code}); this is the grader's fault, not your notebook's: report it to the course staff.").format(assignment=assignment.id, code=int(code)))
     return plugin.check_results()
 
 
@@ -325,7 +332,7 @@ def own_layers_report(assignment: Assignment, learner: Any) -> str:
     try:
         return str(report(learner))
     except Exception as exc:  # noqa: BLE001 - informational only
-        return f"(the own-layers report is unavailable: {type(exc).__name__}: {exc})"
+        return _("(the own-layers report is unavailable: {type}: {problem})").format(type=type(exc).__name__, problem=exc)
 
 
 def grade_notebook(
@@ -364,7 +371,7 @@ def grade_notebook(
     started = time.perf_counter()
     notebook, assignment = load(path)
     if assignment_id is not None and assignment.id != assignment_id:
-        raise NotebookError(f"{path} is a notebook of {assignment.id}, not of {assignment_id}; submit the {assignment_id} notebook there.")
+        raise NotebookError(_("{path} is a notebook of {found}, not of {wanted}; submit the {wanted} notebook there.").format(path=path, found=assignment.id, wanted=assignment_id))
     learner = sandbox_for(notebook, assignment, timeout=timeout, exec_timeout=exec_timeout, deny_read=deny_read, allow_read=allow_read, strict=strict, warm=warm)
     with learner:  # the child executes the cells while pytest starts
         checks = run_checks(learner, assignment, only=only, include_hidden=include_hidden)
@@ -447,7 +454,7 @@ def grade_submission(submission: Submission, options: dict[str, Any]) -> Noteboo
     except (NotebookError, IsolationUnavailable) as exc:
         return NotebookResult(path=submission.path, assignment="", error=str(exc), duration=time.perf_counter() - started)
     except Exception as exc:  # noqa: BLE001 - the grader's own failure, reported per notebook
-        message = f"the grader failed on {submission.path}: {type(exc).__name__}: {exc}"
+        message = _("the grader failed on {path}: {type}: {problem}").format(path=submission.path, type=type(exc).__name__, problem=exc)
         return NotebookResult(path=submission.path, assignment="", error=message, internal=True, duration=time.perf_counter() - started)
 
 
@@ -484,7 +491,7 @@ def grade_many(
             try:
                 results[index] = future.result()
             except Exception as exc:  # noqa: BLE001 - a worker process died
-                results[index] = NotebookResult(path=submissions[index].path, assignment="", error=f"the grader failed: {type(exc).__name__}: {exc}", internal=True)
+                results[index] = NotebookResult(path=submissions[index].path, assignment="", error=_("the grader failed: {type}: {problem}").format(type=type(exc).__name__, problem=exc), internal=True)
             if on_done:
                 on_done(results[index])  # type: ignore[arg-type]
     return results  # type: ignore[return-value]
@@ -510,7 +517,7 @@ def find_notebooks(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path],
             notebooks.append(path)
             continue
         if not path.is_dir():
-            errors.append(f"{path} does not exist; check the path.")
+            errors.append(_("{path} does not exist; check the path.").format(path=path))
             continue
         found = []
         for candidate in sorted(path.rglob("*.ipynb")):
@@ -520,10 +527,10 @@ def find_notebooks(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path],
                 try:
                     load(candidate)
                 except NotebookError:
-                    notes.append(f"skipped {candidate}: not a notebook of a course assignment")
+                    notes.append(_("skipped {path}: not a notebook of a course assignment").format(path=candidate))
                     continue
             found.append(candidate)
         if not found:
-            errors.append(f"{path} holds no course notebook; pass your notebook or a folder such as exercises/.")
+            errors.append(_("{path} holds no course notebook; pass your notebook or a folder such as exercises/.").format(path=path))
         notebooks += found
     return notebooks, errors, notes

@@ -28,11 +28,21 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping, P
 
 import numpy as np
 
+from autograder.i18n import _
 from autograder.registry import CheckFailed
 
 
 class LearnerError(CheckFailed):
-    """The learner's code could not produce a result (missing, raised, timed out, crashed)."""
+    """The learner's code could not produce a result (missing, raised, timed out, crashed).
+
+    Attributes:
+        exception: the name of the exception the learner's function raised (``"ValueError"``),
+            or ``None``; checks test this, never the message, which is in the learner's language.
+    """
+
+    def __init__(self, message: str, exception: str | None = None) -> None:
+        super().__init__(message)
+        self.exception = exception
 
 
 @dataclass(frozen=True)
@@ -218,7 +228,7 @@ def numpy_only() -> Iterator[None]:
     finally:
         sys.setprofile(previous)
     if seen:
-        raise NumPyOnlyViolation(f"it called {seen[0]}, but this is the assignment's NumPy part: torch, scipy.signal and scipy.ndimage are not allowed here; write it with NumPy only.")
+        raise NumPyOnlyViolation(_("it called {function}, but this is the assignment's NumPy part: torch, scipy.signal and scipy.ndimage are not allowed here; write it with NumPy only.").format(function=seen[0]))
 
 
 # The context the learner's function runs in when its result goes to a postprocessor.
@@ -277,8 +287,8 @@ def call_learner(name: str, func: Callable[..., Any], args: Sequence[Any], kwarg
     for path, array, before in watched:
         if not _unchanged(before, array):
             simple = path.isidentifier()
-            fix = f"work on a copy ({path} = {path}.copy()) or build a new array" if simple else "work on a copy or build a new array"
-            raise LearnerError(f"{name} changed its argument {path} in place; {fix}.")
+            fix = _("work on a copy ({path} = {path}.copy()) or build a new array").format(path=path) if simple else _("work on a copy or build a new array")
+            raise LearnerError(_("{name} changed its argument {path} in place; {fix}.").format(name=name, path=path, fix=fix))
     return value
 
 
@@ -290,8 +300,8 @@ def describe_missing(name: str, namespace: Mapping[str, Any] | None = None) -> s
     defined = [k for k, v in (namespace or {}).items() if isinstance(k, str) and callable(v) and not k.startswith("_")]
     close = difflib.get_close_matches(name, defined, n=1, cutoff=0.8)
     if close:
-        return f"{name} is not defined, but {close[0]} is: did you rename it? The grader calls {name}; keep the name the notebook gave it."
-    return f"{name} is not defined: run the cell that defines it and fix any error it shows."
+        return _("{name} is not defined, but {close} is: did you rename it? The grader calls {name}; keep the name the notebook gave it.").format(name=name, close=close[0])
+    return _("{name} is not defined: run the cell that defines it and fix any error it shows.").format(name=name)
 
 
 def describe_exception(name: str, exc: BaseException, tb: traceback.StackSummary | None = None) -> str:
@@ -301,25 +311,27 @@ def describe_exception(name: str, exc: BaseException, tb: traceback.StackSummary
     if isinstance(exc, LearnerError):
         return str(exc)
     if isinstance(exc, NotImplementedError):
-        return f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell with your code."
+        return _("{name} is not implemented yet: replace `raise NotImplementedError()` in its cell with your code.").format(name=name)
     if isinstance(exc, SystemExit):
-        return f"{name} called sys.exit({exc.code!r}); a graded function must return a value instead."
+        return _("{name} called sys.exit({code}); a graded function must return a value instead.").format(name=name, code=repr(exc.code))
     if isinstance(exc, MemoryError):
-        return f"{name} ran out of memory; avoid building arrays far larger than the output."
-    return f"{name} raised {type(exc).__name__}: {exc}{_learner_line(tb)}"
+        return _("{name} ran out of memory; avoid building arrays far larger than the output.").format(name=name)
+    return _("{name} raised {type}: {problem}").format(name=name, type=type(exc).__name__, problem=exc) + _learner_line(tb)
 
 
 def _learner_line(tb: traceback.StackSummary | None) -> str:
     """`` (code cell 7 of 23, line 5: `x *= 2`)`` for the innermost frame of the learner's own
     code; never a line of the course's solutions, of the grader or of a library."""
-    from autograder.notebook import learner_cell_label
+    from autograder.notebook import learner_cell_label, translated_cell_label
 
     for frame in reversed(tb or []):
         label = learner_cell_label(frame.filename)
         if label is None and (frame.filename.startswith("<") or frame.filename.startswith(_NOT_LEARNER_PREFIXES)):
             continue
-        where = f"{label}, " if label else ""
-        return f" ({where}line {frame.lineno}: `{frame.line.strip() if frame.line else '?'}`)"
+        code = f"`{frame.line.strip() if frame.line else '?'}`"
+        if label:
+            return " " + _("({cell}, line {line}: {code})").format(cell=translated_cell_label(label), line=frame.lineno, code=code)
+        return " " + _("(line {line}: {code})").format(line=frame.lineno, code=code)
     return ""
 
 
@@ -377,7 +389,7 @@ class Learner(Protocol):
 def wall_times(call: Callable[[], Any], repeats: int) -> list[float]:
     """Seconds each of ``repeats`` runs of ``call`` took (``time.perf_counter``)."""
     times = []
-    for _ in range(repeats):
+    for _repeat in range(repeats):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
@@ -412,9 +424,9 @@ class InProcessLearner:
             raise
         except Exception as exc:  # noqa: BLE001 - any learner failure becomes a message
             tb = traceback.extract_tb(exc.__traceback__)
-            raise LearnerError(describe_exception(name, exc, tb)) from None
+            raise LearnerError(describe_exception(name, exc, tb), type(exc).__name__) from None
         except SystemExit as exc:
-            raise LearnerError(describe_exception(name, exc)) from None
+            raise LearnerError(describe_exception(name, exc), type(exc).__name__) from None
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self._invoke(name, args, kwargs)
@@ -427,7 +439,7 @@ class InProcessLearner:
         def disarmed_after_the_call(standin: Callable[..., Any]) -> Callable[..., Any]:
             def call(*a: Any, **kw: Any) -> Any:
                 if not armed[0]:
-                    raise RuntimeError(f"the grader's stand-in for {standin.__name__} is only available while a check swaps it in")
+                    raise RuntimeError(_("the grader's stand-in for {name} is only available while a check swaps it in").format(name=standin.__name__))
                 return standin(*a, **kw)
 
             return call
@@ -445,7 +457,7 @@ class InProcessLearner:
         try:  # the module's own forward runs here, as in the sandbox's postprocessor
             return summarize_module(module, input_shape, weights_seed)
         except Exception as exc:  # noqa: BLE001 - any learner failure becomes a message
-            raise LearnerError(describe_exception(name, exc, traceback.extract_tb(exc.__traceback__))) from None
+            raise LearnerError(describe_exception(name, exc, traceback.extract_tb(exc.__traceback__)), type(exc).__name__) from None
 
     def call_numpy_only(self, name: str, *args: Any, **kwargs: Any) -> Any:
         try:

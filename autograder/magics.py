@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 from typing import Any, MutableMapping
 
+from autograder.i18n import _
+
 # Magics whose argument is Python to run in the notebook's namespace, as IPython would.
 LINE_MAGICS_RUN = frozenset({"time"})
 CELL_MAGICS_RUN = frozenset({"time", "capture"})
@@ -35,7 +37,7 @@ class KernelFreeShell:
 
     @staticmethod
     def _skip(what: str) -> None:
-        print(f"autograder: skipped {what} (IPython syntax; grading runs without a Jupyter kernel)", file=sys.stderr)
+        print(_("autograder: skipped {what} (IPython syntax; grading runs without a Jupyter kernel)").format(what=what), file=sys.stderr)
 
     def run_line_magic(self, name: str, line: str, _stack_depth: int = 1) -> Any:
         if name in LINE_MAGICS_RUN and line.strip():
@@ -47,7 +49,7 @@ class KernelFreeShell:
         if name in CELL_MAGICS_RUN:
             exec(compile(ipython_to_python(cell), f"<%%{name} cell>", "exec"), self.user_ns)  # noqa: S102 - the learner's own cell
             return None
-        self._skip(f"the %%{name} cell")
+        self._skip(_("the %%{name} cell").format(name=name))
         return None
 
     def system(self, command: str) -> None:

@@ -23,6 +23,7 @@ from types import CodeType
 from typing import Any, Iterable, Iterator, Mapping
 
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
+from autograder.i18n import _
 from autograder.magics import ipython_to_python, provide_get_ipython
 
 NOTEBOOK_DIR_ENV_VAR = "AUTOGRADER_NOTEBOOK_DIR"
@@ -91,7 +92,7 @@ def _source_text(source: Any, path: Path, index: int) -> str:
         return source
     if isinstance(source, list) and all(isinstance(s, str) for s in source):
         return "".join(source)
-    raise NotebookError(f"{path}: cell {index} has a malformed 'source'; re-save the notebook in Jupyter.")
+    raise NotebookError(_("{path}: cell {index} has a malformed 'source'; re-save the notebook in Jupyter.").format(path=path, index=index))
 
 
 def parse_notebook(text: str, path: Path) -> Notebook:
@@ -103,19 +104,19 @@ def parse_notebook(text: str, path: Path) -> Notebook:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NotebookError(f"{path} is not a notebook (invalid JSON at line {exc.lineno}); open it in Jupyter and save it again.") from None
+        raise NotebookError(_("{path} is not a notebook (invalid JSON at line {line}); open it in Jupyter and save it again.").format(path=path, line=exc.lineno)) from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise NotebookError(f"{path} is not a Jupyter notebook (no 'cells' list).")
+        raise NotebookError(_("{path} is not a Jupyter notebook (no 'cells' list).").format(path=path))
     if data.get("nbformat") != 4:
-        raise NotebookError(f"{path} has nbformat {data.get('nbformat')!r}; save it with Jupyter 4 or later (nbformat 4).")
+        raise NotebookError(_("{path} has nbformat {version}; save it with Jupyter 4 or later (nbformat 4).").format(path=path, version=repr(data.get("nbformat"))))
     cells = []
     code_total = sum(1 for raw in data["cells"] if isinstance(raw, dict) and raw.get("cell_type") == "code")
     for index, raw in enumerate(data["cells"]):
         if not isinstance(raw, dict) or raw.get("cell_type") not in ("code", "markdown", "raw"):
-            raise NotebookError(f"{path}: cell {index} is malformed; re-save the notebook in Jupyter.")
+            raise NotebookError(_("{path}: cell {index} is malformed; re-save the notebook in Jupyter.").format(path=path, index=index))
         metadata = raw.get("metadata") or {}
         if not isinstance(metadata, dict):
-            raise NotebookError(f"{path}: cell {index} has malformed metadata; re-save the notebook in Jupyter.")
+            raise NotebookError(_("{path}: cell {index} has malformed metadata; re-save the notebook in Jupyter.").format(path=path, index=index))
         label = f"code cell {sum(1 for c in cells if c.cell_type == 'code') + 1} of {code_total}" if raw["cell_type"] == "code" else ""
         cells.append(Cell(index, raw["cell_type"], _source_text(raw.get("source", ""), path, index), metadata, label))
     metadata = data.get("metadata") or {}
@@ -136,7 +137,7 @@ def solution_with_replacements(assignment: Assignment, replacements: Mapping[str
     sources = [_source_text(cell.get("source", ""), path, i) for i, cell in enumerate(code)]
     for old in replacements:
         if not any(old in source for source in sources):
-            raise NotebookError(f"replacement text {old!r} is in no code cell of {path}; update it to the current solution.")
+            raise NotebookError(_("replacement text {old} is in no code cell of {path}; update it to the current solution.").format(old=repr(old), path=path))
     for cell, source in zip(code, sources):
         for old, new in replacements.items():
             source = source.replace(old, new)
@@ -154,9 +155,9 @@ def read_notebook(path: str | os.PathLike[str]) -> Notebook:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotebookError(f"{path} does not exist; check the path.") from None
+        raise NotebookError(_("{path} does not exist; check the path.").format(path=path)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise NotebookError(f"{path} cannot be read ({exc.__class__.__name__}); is it a notebook file?") from None
+        raise NotebookError(_("{path} cannot be read ({type}); is it a notebook file?").format(path=path, type=exc.__class__.__name__)) from None
     return parse_notebook(text, path)
 
 
@@ -177,7 +178,7 @@ def detect_assignment(notebook: Notebook) -> Assignment:
         if notebook.path.name == assignment.notebook:
             return assignment
     names = ", ".join(a.notebook for a in ASSIGNMENTS)
-    raise NotebookError(f"{notebook.path} is not one of the course's assignments ({names}); grade the notebook you downloaded from exercises/.")
+    raise NotebookError(_("{path} is not one of the course's assignments ({names}); grade the notebook you downloaded from exercises/.").format(path=notebook.path, names=names))
 
 
 def _compile_cell(source: str, name: str, namespace: dict[str, Any]) -> CodeType:
@@ -204,6 +205,16 @@ SOLUTION_PREFIX = "course solution "
 def cell_filename(notebook: str, cell: Cell) -> str:
     """The name a cell's code is compiled under, e.g. ``<convolution.ipynb, code cell 7 of 23>``."""
     return f"<{notebook}, {cell.label or f'cell {cell.index}'}>"
+
+
+def translated_cell_label(label: str) -> str:
+    """A cell's label (``"code cell 7 of 23"``, ``"cell 9"``: the compiled names keep them in
+    English) in the current language."""
+    match = re.fullmatch(r"code cell (\d+) of (\d+)", label)
+    if match:
+        return _("code cell {number} of {count}").format(number=match[1], count=match[2])
+    match = re.fullmatch(r"cell (\d+)", label)
+    return _("cell {number}").format(number=match[1]) if match else label
 
 
 def learner_cell_label(filename: str) -> str | None:
@@ -254,8 +265,8 @@ def load_functions(path: str | os.PathLike[str], names: Iterable[str] | None = N
         return {k: v for k, v in namespace.items() if callable(v) and not k.startswith("_") and getattr(v, "__module__", None) == namespace["__name__"]}
     missing = [n for n in names if not callable(namespace.get(n))]
     if missing:
-        detail = f" (first error: {errors[0]})" if errors else ""
-        raise NotebookError(f"{path} does not define {', '.join(missing)}{detail}; run that notebook top to bottom and fix its errors.")
+        detail = " " + _("(first error: {error})").format(error=errors[0]) if errors else ""
+        raise NotebookError(_("{path} does not define {names}{detail}; run that notebook top to bottom and fix its errors.").format(path=path, names=", ".join(missing), detail=detail))
     return {n: namespace[n] for n in names}
 
 
@@ -295,7 +306,7 @@ def solution_functions(assignment_id: str, names: Iterable[str] | None = None) -
         return dict(functions)
     missing = [n for n in names if n not in functions]
     if missing:
-        raise NotebookError(f"the solution of {assignment_id} does not define {', '.join(missing)}.")
+        raise NotebookError(_("the solution of {assignment} does not define {names}.").format(assignment=assignment_id, names=", ".join(missing)))
     return {n: functions[n] for n in names}
 
 
@@ -324,6 +335,6 @@ def import_functions(sources: Mapping[str, str]) -> dict[str, Any]:
         assignment = get_assignment(assignment_id)
         path = notebook_dir().parent / assignment.id / assignment.notebook
         if not path.exists():
-            raise NotebookError(f"cannot find your {assignment.id} notebook at {path}; keep the assignment folders side by side.")
+            raise NotebookError(_("cannot find your {assignment} notebook at {path}; keep the assignment folders side by side.").format(assignment=assignment.id, path=path))
         functions.update(load_functions(path, names))
     return functions

@@ -21,6 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
+from autograder.i18n import _
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
 from autograder.errors import CourseSetupError
 from autograder.paths import ORACLE_DATA_DIR
@@ -50,7 +51,7 @@ def load_oracles(assignment_id: str, *, hidden: bool = False) -> Mapping[str, np
     """
     path = oracle_path(assignment_id, hidden=hidden)
     if not path.exists():
-        raise OracleError(f"oracle fixture {path} is missing: the course's files are incomplete; restore it with `git checkout -- {path}`.")
+        raise OracleError(_("oracle fixture {path} is missing: the course's files are incomplete; restore it with `git checkout -- {path}`.").format(path=path))
     with np.load(path, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     for array in arrays.values():
@@ -71,7 +72,7 @@ def oracle(assignment_id: str, key: str) -> np.ndarray:
     try:
         return arrays[key]
     except KeyError:
-        raise OracleError(f"oracle {key!r} of {assignment_id} is missing: the course's files are out of date; update your clone (git pull).") from None
+        raise OracleError(_("oracle {key} of {assignment} is missing: the course's files are out of date; update your clone (git pull).").format(key=repr(key), assignment=assignment_id)) from None
 
 
 def build_oracles(assignment: Assignment, *, hidden: bool = False) -> dict[str, np.ndarray]:

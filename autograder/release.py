@@ -38,6 +38,7 @@ from unittest import mock
 
 from autograder.assignments import ASSIGNMENTS, get_assignment
 from autograder.paths import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
+from autograder.i18n import _
 
 NBGRADER_CONFIG: Path = REPO_ROOT / "nbgrader_config.py"
 
@@ -152,7 +153,7 @@ def _run_generate_assignment(course_root: Path, assignment_id: str, config: Any)
         try:
             converter.start()
         except Exception as exc:  # noqa: BLE001 - nbgrader logs the cause; report it in one line
-            raise ReleaseError(f"nbgrader generate_assignment failed for {_failure_summary(log.getvalue(), assignment_id, exc)}") from None
+            raise ReleaseError(_("nbgrader generate_assignment failed for {failure}").format(failure=_failure_summary(log.getvalue(), assignment_id, exc))) from None
     return course_root / "release" / assignment_id
 
 
@@ -234,9 +235,8 @@ def _apply(writes: dict[Path, bytes], removals: list[Path]) -> list[Path]:
 
 def _refuse_edits(edited: list[Path]) -> None:
     if edited:
-        more = f" (and {len(edited) - 1} more)" if len(edited) > 1 else ""
-        raise ReleaseError(f"{os.path.relpath(edited[0])}{more} has changes that no release made (someone's work?); "
-                           "nothing was written: move it elsewhere first, or release into another folder with --output.")
+        more = " " + _("(and {count} more)").format(count=len(edited) - 1) if len(edited) > 1 else ""
+        raise ReleaseError(_("{path}{more} has changes that no release made (someone's work?); nothing was written: move it elsewhere first, or release into another folder with --output.").format(path=os.path.relpath(edited[0]), more=more))
 
 
 def generate(
@@ -270,7 +270,7 @@ def generate(
     """
     for assignment_id in assignment_ids:
         if not any((source_dir / assignment_id).glob("*.ipynb")):
-            raise ReleaseError(f"{source_dir / assignment_id} holds no notebook; write the solution notebook first.")
+            raise ReleaseError(_("{folder} holds no notebook; write the solution notebook first.").format(folder=source_dir / assignment_id))
     output_dir = Path(output_dir)
     released = _read_manifest(output_dir)
     _refuse_edits([path for key, digest in released.items() if key.split("/", 1)[0] in assignment_ids
@@ -289,7 +289,7 @@ def generate(
             plans.append((assignment_id, wanted, *_plan(wanted, output_dir / assignment_id, released, assignment_id)))
     _refuse_edits([path for *_, paths in plans for path in paths])
     changed: list[Path] = []
-    for assignment_id, wanted, writes, removals, _ in plans:
+    for assignment_id, wanted, writes, removals, _paths in plans:
         changed += _apply(writes, removals)
         released = {k: v for k, v in released.items() if not k.startswith(assignment_id + "/")}
         released.update({f"{assignment_id}/{relative.as_posix()}": _sha256(content) for relative, content in wanted.items()})
@@ -326,36 +326,36 @@ def _course_gradebook() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m autograder.release",
-        description="Regenerate the exercise notebooks from solutions/ with nbgrader generate_assignment.",
+        description=_("Regenerate the exercise notebooks from solutions/ with nbgrader generate_assignment."),
     )
-    parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="ids or numbers, e.g. 02 or 02-padding-stride (default: all)")
-    parser.add_argument("--output", type=Path, default=EXERCISES_DIR, help="where to write the assignment folders (default: exercises/)")
-    parser.add_argument("--gradebook", action="store_true", help="also record the assignments in gradebook.db, as nbgrader autograde needs")
+    parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help=_("ids or numbers, e.g. 02 or 02-padding-stride (default: all)"))
+    parser.add_argument("--output", type=Path, default=EXERCISES_DIR, help=_("where to write the assignment folders (default: exercises/)"))
+    parser.add_argument("--gradebook", action="store_true", help=_("also record the assignments in gradebook.db, as nbgrader autograde needs"))
     args = parser.parse_args(argv)
 
     try:
         chosen = [get_assignment(key) for key in args.assignments]
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=exc), file=sys.stderr)
         return 2
     if not chosen:
         chosen = [a for a in ASSIGNMENTS if a.solution_path.exists()]
         for missing in (a for a in ASSIGNMENTS if a not in chosen):
-            print(f"skipped {missing.id}: {missing.solution_path.relative_to(REPO_ROOT)} does not exist yet")
+            print(_("skipped {assignment}: {path} does not exist yet").format(assignment=missing.id, path=missing.solution_path.relative_to(REPO_ROOT)))
     for assignment in chosen:
         if not assignment.solution_path.exists():
-            print(f"error: {assignment.solution_path} does not exist; write the solution notebook first.", file=sys.stderr)
+            print(_("error: {path} does not exist; write the solution notebook first.").format(path=assignment.solution_path), file=sys.stderr)
             return 2
 
     try:
         db_url = _course_gradebook() if args.gradebook else None
         changed = generate([a.id for a in chosen], args.output, db_url=db_url)
     except ReleaseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=exc), file=sys.stderr)
         return 1
     for path in changed:
-        print(f"{'wrote' if path.exists() else 'removed'} {os.path.relpath(path)}")
-    print(f"{len(chosen)} assignment(s) released to {os.path.relpath(args.output)}: {len(changed)} file(s) changed.")
+        print((_("wrote {path}") if path.exists() else _("removed {path}")).format(path=os.path.relpath(path)))
+    print(_("{count} assignment(s) released to {folder}: {changed} file(s) changed.").format(count=len(chosen), folder=os.path.relpath(args.output), changed=len(changed)))
     return 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator, Sequence
 
 from autograder.engine import NotebookResult
+from autograder.i18n import _
 
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -35,9 +36,9 @@ def clean(text: str, *, chars: int = MAX_CHARS, lines: int = MAX_LINES) -> str:
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     kept = text.split("\n", lines)
     if len(kept) > lines:
-        text = "\n".join(kept[:lines]) + "\n… [more lines not shown]"
+        text = "\n".join(kept[:lines]) + "\n… " + _("[more lines not shown]")
     if len(text) > chars:
-        text = text[:chars] + f" … [{len(text) - chars}+ more characters not shown]"
+        text = text[:chars] + " … " + _("[{count}+ more characters not shown]").format(count=len(text) - chars)
     return text
 
 
@@ -51,7 +52,7 @@ def _write(path: str | Path, text: str) -> bool:
     try:
         Path(path).write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
-        print(f"cannot write {path}: {exc.strerror or exc}; the other reports are still written.", file=sys.stderr)
+        print(_("cannot write {path}: {problem}; the other reports are still written.").format(path=path, problem=exc.strerror or exc), file=sys.stderr)
         return False
     return True
 
@@ -89,7 +90,7 @@ def print_report(results: Sequence[NotebookResult], *, quiet: bool = False, verb
         if result.error:
             continue  # input errors go to stderr, one line each
         color = "bold green" if result.score == result.max_score else "bold yellow"
-        total = Text(f"{_points(result.score)}/{_points(result.max_score)} points", style=color)
+        total = Text(_("{score}/{maximum} points").format(score=_points(result.score), maximum=_points(result.max_score)), style=color)
         if quiet:
             console.print(Text.assemble((result.assignment, "bold"), "  ", total, f"  {result.path}"), soft_wrap=True)
             continue
@@ -98,7 +99,7 @@ def print_report(results: Sequence[NotebookResult], *, quiet: bool = False, verb
         for line in result.cell_errors:
             console.print(Text("⚠ " + clean(line), style="yellow"))
         for module in result.forbidden_imports:
-            console.print(Text(f"⚠ the notebook imports {module}, which this assignment does not allow", style="yellow"))
+            console.print(Text("⚠ " + _("the notebook imports {module}, which this assignment does not allow").format(module=module), style="yellow"))
         table = Table(show_header=False, expand=True, box=None, padding=(0, 1))
         table.add_column(width=1, no_wrap=True)
         table.add_column(ratio=1)
@@ -110,18 +111,18 @@ def print_report(results: Sequence[NotebookResult], *, quiet: bool = False, verb
                 text.append("\n" + clean(check.message), style="red" if check.status == "failed" else "magenta")
             table.add_row(mark, text, f"{_points(check.earned)}/{_points(check.points)}")
         if not result.checks:
-            table.add_row("", Text("no check matches --only", style="dim"), "")
-        table.add_row("", Text("total", style="bold"), total)
+            table.add_row("", Text(_("no check matches --only"), style="dim"), "")
+        table.add_row("", Text(_("total"), style="bold"), total)
         console.print(table)
         if result.info:
-            console.print(Panel(Text(clean(result.info)), title="your own layers (informational)", expand=True))
+            console.print(Panel(Text(clean(result.info)), title=_("your own layers (informational)"), expand=True))
         if verbose and result.output.strip():
-            console.print(Panel(Text(clean(result.output)), title="printed by the notebook (not part of grading)", border_style="dim"))
+            console.print(Panel(Text(clean(result.output)), title=_("printed by the notebook (not part of grading)"), border_style="dim"))
     graded = [r for r in results if not r.error]
     if len(graded) > 1:
         score, maximum = totals(graded)
         console.print()
-        console.print(Text(f"Total: {_points(score)}/{_points(maximum)} points ({_percent(score, maximum):.1f}%) in {len(graded)} notebooks", style="bold"))
+        console.print(Text(_("Total: {score}/{maximum} points ({percent}%) in {count} notebooks").format(score=_points(score), maximum=_points(maximum), percent=f"{_percent(score, maximum):.1f}", count=len(graded)), style="bold"))
 
 
 @contextmanager
@@ -135,7 +136,7 @@ def progress(total: int, *, enabled: bool = True) -> Iterator[Callable[[str], No
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.fields[label]}", style="dim"))
     with Progress(*columns, console=Console(file=sys.stderr), transient=True) as bar:
-        task = bar.add_task("grading", total=total, label="")
+        task = bar.add_task(_("grading"), total=total, label="")
 
         def advance(label: str) -> None:
             bar.update(task, advance=1, label=clean(label)[-50:])
@@ -249,7 +250,7 @@ def write_csv(rows: Sequence[tuple[str, NotebookResult]], target: str | Path | N
     points per check id. ``target`` ``None`` or ``"-"`` writes to stdout. Text fields never
     start a formula (:func:`csv_safe`)."""
     check_ids: list[str] = []
-    for _, result in rows:
+    for _learner, result in rows:
         for check in result.checks:
             if check.id not in check_ids:
                 check_ids.append(check.id)

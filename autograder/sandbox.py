@@ -41,6 +41,7 @@ from autograder.isolation import bwrap
 from autograder.isolation.standins import run_standin, standins_for
 from autograder.learner import LearnerError, wall_times
 from autograder.notebook import NOTEBOOK_DIR_ENV_VAR, Notebook
+from autograder.i18n import LANG_ENV_VAR, _, language
 from autograder.paths import PACKAGE_DIR
 
 GIB = 1024**3
@@ -122,7 +123,7 @@ class _Output:
         head = self.head.decode("utf-8", "replace")
         if not self.tail:
             return head
-        gap = f"\n… [{self.dropped} bytes not shown] …\n" if self.dropped else ""
+        gap = "\n… " + _("[{count} bytes not shown]").format(count=self.dropped) + " …\n" if self.dropped else ""
         return head + gap + self.tail.decode("utf-8", "replace")
 
 
@@ -150,18 +151,18 @@ def _remove_tree(path: str) -> None:
 
 def _describe_exit(returncode: int | None, killed_by_us: bool) -> str:
     if returncode is None:
-        return "closed its connection"
+        return _("closed its connection")
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
         except ValueError:
-            name = f"signal {-returncode}"
+            name = _("signal {number}").format(number=-returncode)
         if name == "SIGSEGV":
-            return "segmentation fault"
+            return _("segmentation fault")
         if name == "SIGKILL" and not killed_by_us:
-            return "killed by SIGKILL, probably out of memory"
-        return f"killed by {name}"
-    return f"exit code {returncode}, e.g. from os._exit"
+            return _("killed by SIGKILL, probably out of memory")
+        return _("killed by {signal}").format(signal=name)
+    return _("exit code {code}, e.g. from os._exit").format(code=returncode)
 
 
 _INCOMPLETE = object()
@@ -225,7 +226,7 @@ class _Child:
                 os.close(fd)
             if self.host_root:
                 _remove_tree(self.host_root)
-            raise SandboxError(f"cannot start the sandbox process: {exc}") from None
+            raise SandboxError(_("cannot start the sandbox process: {problem}").format(problem=exc)) from None
         for fd in (request_read, reply_write, output_write):
             os.close(fd)
         for fd in (self.request_fd, self.reply_fd, self.output_fd):
@@ -315,7 +316,7 @@ class _Child:
                 remaining = min(remaining, self.budget_end - time.monotonic())
             if remaining <= 0:
                 raise _Timeout()
-            for key, _ in self.selector.select(remaining):
+            for key, _mask in self.selector.select(remaining):
                 if key.data == "request":
                     self._flush()
                 elif key.data == "output":
@@ -497,6 +498,7 @@ class SandboxedLearner:
             MPLBACKEND="Agg",
         )
         env[NOTEBOOK_DIR_ENV_VAR] = str(notebook_dir)
+        env[LANG_ENV_VAR] = language()  # the child's messages (learner.describe_exception) follow --lang
         return env
 
     # -- life cycle -------------------------------------------------------------------------
@@ -534,7 +536,7 @@ class SandboxedLearner:
     def _ready(self) -> _Child:
         """A child that has executed the cells, restarting (and skipping the cell to blame)
         as often as needed."""
-        for _ in range(len(self._cells) + 2):
+        for _attempt in range(len(self._cells) + 2):
             if self._broken is not None:
                 break
             self.start()
@@ -557,21 +559,21 @@ class SandboxedLearner:
                     if cell is None:  # still starting: blame the first cell not yet skipped
                         cell = next((i for i, _ in self._cells if i not in self._skipped), None)
                     if cell is not None:
-                        self._skipped[cell] = f"cell {cell}: still running when the notebook's time budget ran out; skipped when grading"
+                        self._skipped[cell] = _("cell {number}: still running when the notebook's time budget ran out; skipped when grading").format(number=cell)
                     self._broken = self._budget_message()
                     if self._cell_errors is None:
                         self._cell_errors = sorted(self._skipped.values(), key=_cell_number)
                     break
                 if not started:
-                    reason = f"within {self.limits.startup_timeout:g} s" if isinstance(failure, _Timeout) else f"({how})"
-                    raise SandboxError(f"the sandbox process did not start {reason}: {self.output_tail() or 'no output'}")
+                    reason = _("within {seconds} s").format(seconds=f"{self.limits.startup_timeout:g}") if isinstance(failure, _Timeout) else f"({how})"
+                    raise SandboxError(_("the sandbox process did not start {reason}: {output}").format(reason=reason, output=self.output_tail() or _("no output")))
                 if cell is None:
-                    self._broken = f"your notebook's code stops the Python process after its cells ran ({how})"
+                    self._broken = _("your notebook's code stops the Python process after its cells ran ({how})").format(how=how)
                     break
                 if isinstance(failure, _Timeout):
-                    self._skipped[cell] = f"cell {cell}: did not finish within {self.limits.exec_timeout:g} s; skipped when grading (look for an infinite loop)"
+                    self._skipped[cell] = _("cell {number}: did not finish within {seconds} s; skipped when grading (look for an infinite loop)").format(number=cell, seconds=f"{self.limits.exec_timeout:g}")
                 else:
-                    self._skipped[cell] = f"cell {cell}: ended the Python process ({how}); skipped when grading"
+                    self._skipped[cell] = _("cell {number}: ended the Python process ({how}); skipped when grading").format(number=cell, how=how)
                 continue
             child.ready = True
             self._kernel_guard = child.kernel_guard
@@ -582,7 +584,7 @@ class SandboxedLearner:
             child.forbidden.clear()
             return child
         if self._broken is None:
-            self._broken = "your notebook's code keeps stopping the Python process"
+            self._broken = _("your notebook's code keeps stopping the Python process")
         raise LearnerError(self._broken)
 
     # -- what the engine reports ----------------------------------------------------------
@@ -634,7 +636,7 @@ class SandboxedLearner:
         try:
             child = self._ready()
         except LearnerError as failure:
-            raise LearnerError(f"{name} could not be called: {failure}") from None
+            raise LearnerError(_("{name} could not be called: {problem}").format(name=name, problem=failure)) from None
         child.standins = dict(standins or {})
         try:
             return self._exchange(child, name, request)
@@ -645,25 +647,25 @@ class SandboxedLearner:
         try:
             child.send(request)
         except codec.CodecError as exc:  # the check sent something the wire cannot carry
-            raise SandboxError(f"cannot send the arguments of {name}: {exc}") from None
+            raise SandboxError(_("cannot send the arguments of {name}: {problem}").format(name=name, problem=exc)) from None
         try:
             reply = child.receive(time.monotonic() + self.limits.call_timeout)
         except _Timeout:
             self._drop_child()
             if self._budget_spent():
                 self._broken = self._budget_message()
-                raise LearnerError(f"{name} could not finish: {self._broken}") from None
+                raise LearnerError(_("{name} could not finish: {problem}").format(name=name, problem=self._broken)) from None
             raise LearnerError(
-                f"{name} did not finish within {self.limits.call_timeout:g} s: look for an infinite loop, or a loop that is far too slow."
+                _("{name} did not finish within {seconds} s: look for an infinite loop, or a loop that is far too slow.").format(name=name, seconds=f"{self.limits.call_timeout:g}")
             ) from None
         except _Died as died:
             forbidden = list(child.forbidden)
             self._drop_child()
             self._raise_if_forbidden(name, forbidden)
-            raise LearnerError(f"{name} crashed the Python process ({died.how}); a graded function must return a value.") from None
+            raise LearnerError(_("{name} crashed the Python process ({how}); a graded function must return a value.").format(name=name, how=died.how)) from None
         except codec.CodecError as exc:
             self._drop_child()
-            raise LearnerError(f"{name}: the sandbox received {exc}; the check cannot run.") from None
+            raise LearnerError(_("{name}: the sandbox received {problem}; the check cannot run.").format(name=name, problem=exc)) from None
         forbidden = list(child.forbidden)
         child.forbidden.clear()
         self._raise_if_forbidden(name, forbidden)
@@ -673,21 +675,22 @@ class SandboxedLearner:
         message = reply.get("message")
         if status != "error" or not isinstance(message, str):
             self._drop_child()
-            raise LearnerError(f"{name}: the sandbox received a malformed reply; the check cannot run.")
+            raise LearnerError(_("{name}: the sandbox received a malformed reply; the check cannot run.").format(name=name))
         message = _capped(message)
         if self._setup_forbidden and reply.get("exception") in ("NameError", "ImportError", "ModuleNotFoundError"):
-            message += f" (Your notebook imports {', '.join(self.forbidden_imports)}, which {self.forbidden_rule}.)"
-        raise LearnerError(message)
+            message += " " + _("(Your notebook imports {modules}, which {rule}.)").format(modules=", ".join(self.forbidden_imports), rule=self.forbidden_rule)
+        exception = reply.get("exception")
+        raise LearnerError(message, exception if isinstance(exception, str) else None)
 
     def _budget_spent(self) -> bool:
         return self._budget_end is not None and time.monotonic() >= self._budget_end
 
     def _budget_message(self) -> str:
-        return f"the notebook used up its time budget of {self.limits.budget:g} s (its cells and all calls together), so the remaining checks cannot run; look for infinite loops or very slow code"
+        return _("the notebook used up its time budget of {seconds} s (its cells and all calls together), so the remaining checks cannot run; look for infinite loops or very slow code").format(seconds=f"{self.limits.budget:g}")
 
     def _raise_if_forbidden(self, name: str, modules: Sequence[str]) -> None:
         if modules:
-            raise LearnerError(f"{name} uses {self._prefix(modules[0])}, which {self.forbidden_rule}.")
+            raise LearnerError(_("{name} uses {module}, which {rule}.").format(name=name, module=self._prefix(modules[0]), rule=self.forbidden_rule))
 
     def _call(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], standins: Mapping[str, Any] | None = None, **options: Any) -> Any:
         request = {"op": "call", "name": name, "args": tuple(args), "kwargs": dict(kwargs), **options}
@@ -726,8 +729,9 @@ def _strings(value: Any) -> bool:
 
 
 def _cell_number(line: str) -> int:
-    head = line.split(":", 1)[0].removeprefix("cell ")
-    return int(head) if head.isascii() and head.isdigit() else -1
+    """The cell a line is about: its first number (``cell 7: ...``, ``单元格 7：...``)."""
+    found = re.match(r"\D*?(\d+)", line.split(":", 1)[0].split("：", 1)[0])
+    return int(found[1]) if found else -1
 
 
 MESSAGE_CHARS = 2000
@@ -739,7 +743,7 @@ def _capped(text: str, chars: int = MESSAGE_CHARS, lines: int = MESSAGE_LINES) -
     """A learner-controlled message cut to ``chars`` characters and ``lines`` lines."""
     kept = text[: chars + 1].split("\n", lines)
     text = "\n".join(kept[:lines])
-    return text if len(text) <= chars and len(kept) <= lines else text[:chars] + " … [cut]"
+    return text if len(text) <= chars and len(kept) <= lines else text[:chars] + " … " + _("[cut]")
 
 
 def _cell_errors(entries: Any, sent: set[int]) -> list[str] | None:
@@ -751,8 +755,8 @@ def _cell_errors(entries: Any, sent: set[int]) -> list[str] | None:
     for entry in entries:
         if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int and entry[0] in sent and isinstance(entry[1], str)):
             return None
-        kind, _, message = entry[1].partition(": ")
+        kind, _sep, message = entry[1].partition(": ")
         if not _EXCEPTION_NAME.fullmatch(kind):
             kind, message = "error", entry[1]
-        lines.append(f"cell {entry[0]}: {kind}: {_capped(message, 300, 1)}")
+        lines.append(_("cell {number}: {type}: {problem}").format(number=entry[0], type=kind, problem=_capped(message, 300, 1)))
     return lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from autograder.i18n import _
 from autograder.learner import LearnerError, call_learner
 
 
@@ -20,13 +21,13 @@ def selfcheck(name: str) -> Iterator[None]:
     try:
         yield
     except NotImplementedError:
-        print(f"… {name} is not implemented yet: fill in the cell above, then run this one again.")
+        print("… " + _("{name} is not implemented yet: fill in the cell above, then run this one again.").format(name=name))
     except AssertionError as exc:
         print(f"✗ {name}: {exc}")
     except Exception as exc:  # noqa: BLE001 - a self-check reports, it never stops the notebook
-        print(f"✗ {name} raised {type(exc).__name__}: {exc}")
+        print("✗ " + _("{name} raised {type}: {problem}").format(name=name, type=type(exc).__name__, problem=exc))
     else:
-        print(f"✓ {name} works on this small example. Run the autograder for the full checks.")
+        print("✓ " + _("{name} works on this small example. Run the autograder for the full checks.").format(name=name))
 
 
 def inputs_unchanged(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -37,6 +38,6 @@ def inputs_unchanged(function: Callable[..., Any], *args: Any, **kwargs: Any) ->
         AssertionError: the function changed an argument in place.
     """
     try:
-        return call_learner(getattr(function, "__name__", "the function"), function, args, kwargs)
+        return call_learner(getattr(function, "__name__", _("the function")), function, args, kwargs)
     except LearnerError as exc:
         raise AssertionError(str(exc)) from None

@@ -20,6 +20,7 @@ from typing import IO, Any, Callable
 
 from autograder import engine, report
 from autograder.notebook import NotebookError
+from autograder.i18n import _
 
 SETTLE_SECONDS = 0.2  # a file is graded once it has not changed for this long
 
@@ -41,13 +42,13 @@ def changes(before: engine.NotebookResult | None, after: engine.NotebookResult) 
         previous = old.get(check.id)
         message = report.clean(check.message, chars=300, lines=3)
         if check.passed and (previous is None and before is not None or previous is not None and not previous.passed):
-            lines_pass.append(f"  now passing  {check.id}")
+            lines_pass.append("  " + _("now passing  {id}").format(id=check.id))
         elif not check.passed and (previous is None or previous.passed):
-            lines_fail.append(f"  now failing  {check.id}: {message}" if before is not None else f"  failing      {check.id}: {message}")
+            lines_fail.append("  " + (_("now failing  {id}: {message}") if before is not None else _("failing      {id}: {message}")).format(id=check.id, message=message))
         elif not check.passed and previous is not None and previous.message != check.message:
-            lines_other.append(f"  still failing {check.id}, now: {message}")
+            lines_other.append("  " + _("still failing {id}, now: {message}").format(id=check.id, message=message))
     gone = sorted(set(old) - {c.id for c in after.checks})
-    lines_other += [f"  not run now  {name}" for name in gone]
+    lines_other += ["  " + _("not run now  {id}").format(id=name) for name in gone]
     old_cells = set(before.cell_errors) if before is not None else set()
     lines_other += [f"  {report.clean(line, chars=300, lines=1)}" for line in after.cell_errors if line not in old_cells]
     return lines_pass + lines_fail + lines_other
@@ -66,9 +67,9 @@ def watch(
     out = out or sys.stdout
     path = Path(path)
     if not path.is_file():
-        print(f"{path} is not a notebook file; --watch takes the path of one .ipynb file.", file=sys.stderr)
+        print(_("{path} is not a notebook file; --watch takes the path of one .ipynb file.").format(path=path), file=sys.stderr)
         return 2
-    print(f"watching {path}; save it to regrade, Ctrl-C to stop", file=out, flush=True)
+    print(_("watching {path}; save it to regrade, Ctrl-C to stop").format(path=path), file=out, flush=True)
     last: engine.NotebookResult | None = None
     graded: tuple[int, int] | None = None
     interrupted: list[bool] = []
@@ -92,18 +93,20 @@ def watch(
             try:
                 result = engine.grade_notebook(path, warm=True, **options)
             except NotebookError as exc:
-                print(f"[{time.strftime('%H:%M:%S')}] not gradable yet: {report.clean(str(exc), chars=300, lines=1)} (waiting for the next save)", file=out, flush=True)
+                print(f"[{time.strftime('%H:%M:%S')}] " + _("not gradable yet: {problem} (waiting for the next save)").format(problem=report.clean(str(exc), chars=300, lines=1)), file=out, flush=True)
                 continue
             except Exception as exc:  # noqa: BLE001 - the watch goes on after the grader's own failure
-                print(f"[{time.strftime('%H:%M:%S')}] the grader failed: {type(exc).__name__}: {exc}", file=out, flush=True)
+                print(f"[{time.strftime('%H:%M:%S')}] " + _("the grader failed: {type}: {problem}").format(type=type(exc).__name__, problem=exc), file=out, flush=True)
                 continue
             elapsed = time.perf_counter() - started
             if interrupted:
                 break
             lines = changes(last, result)
             passed = sum(c.passed for c in result.checks)
-            head = f"[{time.strftime('%H:%M:%S')}] {result.score:g}/{result.max_score:g} points, {passed}/{len(result.checks)} checks pass ({elapsed:.2f} s)"
-            print(head if lines or last is None else head + "; nothing changed", file=out)
+            head = f"[{time.strftime('%H:%M:%S')}] " + _("{score}/{maximum} points, {passed}/{count} checks pass ({seconds} s)").format(
+                score=f"{result.score:g}", maximum=f"{result.max_score:g}", passed=passed, count=len(result.checks), seconds=f"{elapsed:.2f}"
+            )
+            print(head if lines or last is None else head + _("; nothing changed"), file=out)
             for line in lines:
                 print(line, file=out)
             out.flush()
@@ -114,5 +117,5 @@ def watch(
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
     if interrupted:
-        print("stopped watching", file=out, flush=True)
+        print(_("stopped watching"), file=out, flush=True)
     return 0

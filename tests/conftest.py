@@ -32,6 +32,10 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 if not os.environ.get("CNN_COURSE_DATA") and (SHARED_DATA / "mnist").is_dir():
     os.environ["CNN_COURSE_DATA"] = str(SHARED_DATA)
 
+# The suite speaks English (its tests match English messages) whatever a developer's LANG says;
+# tests of the Chinese messages ask for Chinese themselves (tests/test_i18n.py).
+os.environ["CNN_COURSE_LANG"] = "en"
+
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name

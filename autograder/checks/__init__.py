@@ -11,6 +11,7 @@ import sys
 from contextlib import redirect_stderr
 from typing import Any, MutableMapping
 
+from autograder.i18n import _
 from autograder.learner import InProcessLearner
 from autograder.registry import CheckFailed, get_check
 
@@ -28,5 +29,5 @@ def grade(check_id: str, namespace: MutableMapping[str, Any]) -> None:
         with redirect_stderr(sys.stdout):
             check.func(InProcessLearner(namespace))
     except CheckFailed as failure:
-        raise CheckFailed(f"{check.id} ({check.points:g} points): {failure}") from None
-    print(f"✓ {check.id}: {check.title} ({check.points:g}/{check.points:g} points)")
+        raise CheckFailed(_("{id} ({points} points): {problem}").format(id=check.id, points=f"{check.points:g}", problem=failure)) from None
+    print("✓ " + _("{id}: {title} ({points}/{points} points)").format(id=check.id, title=_(check.title), points=f"{check.points:g}"))

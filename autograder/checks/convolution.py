@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from autograder.compare import assert_equal, assert_matches, describe_call
+from autograder.i18n import N_
 from autograder.learner import Learner
 from autograder.oracles import oracle
 from autograder.registry import check
@@ -25,16 +26,16 @@ STANDIN_MULTI_IN = ("corr2d", "corr2d_multi_in")
 SOBEL_GX = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 SOBEL_GY = SOBEL_GX.T.copy()
 
-FLIPPED_IN_CORR2D = (
+FLIPPED_IN_CORR2D = N_(
     "this is the true convolution: corr2d must not flip the kernel. Cross-correlation reads "
     "out[i, j] = sum of x[i + a, j + b] * k[a, b]; PyTorch's conv2d computes exactly this."
 )
-NOT_FLIPPED = (
+NOT_FLIPPED = N_(
     "this is the cross-correlation: a true convolution first rotates the kernel by 180 degrees, "
     "e.g. corr2d(x, k[::-1, ::-1])."
 )
-HALF_FLIPPED = "the kernel is flipped along one axis only: rotate it by 180 degrees, i.e. reverse both axes (k[::-1, ::-1])."
-OFF_BY_ONE = "a kernel of height kh fits at H - kh + 1 positions (0 to H - kh inclusive), not H - kh."
+HALF_FLIPPED = N_("the kernel is flipped along one axis only: rotate it by 180 degrees, i.e. reverse both axes (k[::-1, ::-1]).")
+OFF_BY_ONE = N_("a kernel of height kh fits at H - kh + 1 positions (0 to H - kh inclusive), not H - kh.")
 
 
 # Cases: seeded inputs, regenerated identically by the checks and by build_oracles.
@@ -148,9 +149,8 @@ def assert_float32(got: Any, expected: np.ndarray, call: str) -> None:
         str(got.dtype),
         "float32",
         call=call,
-        what="the result's dtype",
-        hint="float32 inputs should give a float32 result, as in PyTorch: create arrays with dtype=x.dtype "
-        "(np.zeros defaults to float64).",
+        what=N_("the result's dtype"),
+        hint=N_("float32 inputs should give a float32 result, as in PyTorch: create arrays with dtype=x.dtype (np.zeros defaults to float64)."),
     )
 
 
@@ -170,23 +170,23 @@ def _check_corr2d(learner: Learner, cases: list[tuple[np.ndarray, np.ndarray]], 
         )
 
 
-@check("01.corr2d.random", "corr2d matches F.conv2d on random inputs", points=2)
+@check("01.corr2d.random", N_("corr2d matches F.conv2d on random inputs"), points=2)
 def test_corr2d_random(learner: Learner) -> None:
     _check_corr2d(learner, corr2d_cases(), "corr2d.random")
 
 
-@check("01.corr2d.edge_cases", "corr2d with a 1x1 kernel and a kernel as large as the input", points=1)
+@check("01.corr2d.edge_cases", N_("corr2d with a 1x1 kernel and a kernel as large as the input"), points=1)
 def test_corr2d_edge_cases(learner: Learner) -> None:
     _check_corr2d(learner, corr2d_edge_cases(), "corr2d.edge")
 
 
-@check("01.corr2d.float32", "corr2d keeps float32 inputs float32", points=1)
+@check("01.corr2d.float32", N_("corr2d keeps float32 inputs float32"), points=1)
 def test_corr2d_float32(learner: Learner) -> None:
     x, k = float32_cases()["corr2d"]
     assert_float32(learner.call("corr2d", x, k), _expected("corr2d.float32"), describe_call("corr2d", x, k))
 
 
-@check("01.conv2d_flipped.random", "conv2d_flipped is the true convolution (kernel rotated 180°)", points=2)
+@check("01.conv2d_flipped.random", N_("conv2d_flipped is the true convolution (kernel rotated 180°)"), points=2)
 def test_conv2d_flipped_random(learner: Learner) -> None:
     for i, (x, k) in enumerate(corr2d_cases(seed=111)):
         key = f"conv2d_flipped.random.{i}"
@@ -203,7 +203,7 @@ def test_conv2d_flipped_random(learner: Learner) -> None:
         )
 
 
-@check("01.corr2d_multi_in.random", "corr2d_multi_in sums the correlations over input channels", points=2)
+@check("01.corr2d_multi_in.random", N_("corr2d_multi_in sums the correlations over input channels"), points=2)
 def test_corr2d_multi_in_random(learner: Learner) -> None:
     for i, (x, k) in enumerate(multi_in_cases()):
         expected = _expected(f"corr2d_multi_in.random.{i}")
@@ -211,12 +211,12 @@ def test_corr2d_multi_in_random(learner: Learner) -> None:
             learner.call_with_standins("corr2d_multi_in", STANDIN_CORR2D, x, k),
             expected,
             call=describe_call("corr2d_multi_in", x, k),
-            hints=[("only channel 0 was used: sum the correlations of every channel.", _expected(f"corr2d_multi_in.random.{i}.first_channel"))],
-            shape_hints=[((x.shape[0], *expected.shape), "one map per channel came back: add them up over the channel axis (axis 0).")],
+            hints=[(N_("only channel 0 was used: sum the correlations of every channel."), _expected(f"corr2d_multi_in.random.{i}.first_channel"))],
+            shape_hints=[((x.shape[0], *expected.shape), N_("one map per channel came back: add them up over the channel axis (axis 0)."))],
         )
 
 
-@check("01.corr2d_multi_in_out.random", "corr2d_multi_in_out gives one output channel per kernel", points=3)
+@check("01.corr2d_multi_in_out.random", N_("corr2d_multi_in_out gives one output channel per kernel"), points=3)
 def test_corr2d_multi_in_out_random(learner: Learner) -> None:
     for i, (x, k) in enumerate(multi_in_out_cases()):
         expected = _expected(f"corr2d_multi_in_out.random.{i}")
@@ -225,20 +225,20 @@ def test_corr2d_multi_in_out_random(learner: Learner) -> None:
             expected,
             call=describe_call("corr2d_multi_in_out", x, k),
             shape_hints=[
-                (expected.shape[1:], "the output needs one channel per kernel: stack the O results along a new axis 0."),
-                ((k.shape[0], x.shape[0], *expected.shape[1:]), "sum over the input channels C; only the output channels O stay."),
+                (expected.shape[1:], N_("the output needs one channel per kernel: stack the O results along a new axis 0.")),
+                ((k.shape[0], x.shape[0], *expected.shape[1:]), N_("sum over the input channels C; only the output channels O stay.")),
             ],
         )
 
 
-@check("01.corr2d_multi_in_out.float32", "corr2d_multi_in_out keeps float32 inputs float32", points=1)
+@check("01.corr2d_multi_in_out.float32", N_("corr2d_multi_in_out keeps float32 inputs float32"), points=1)
 def test_corr2d_multi_in_out_float32(learner: Learner) -> None:
     x, k = float32_cases()["corr2d_multi_in_out"]
     got = learner.call_with_standins("corr2d_multi_in_out", STANDIN_MULTI_IN, x, k)
     assert_float32(got, _expected("corr2d_multi_in_out.float32"), describe_call("corr2d_multi_in_out", x, k))
 
 
-@check("01.sobel_magnitude.images", "sobel_magnitude finds edges in a step, a ramp and a random image", points=2)
+@check("01.sobel_magnitude.images", N_("sobel_magnitude finds edges in a step, a ramp and a random image"), points=2)
 def test_sobel_magnitude_images(learner: Learner) -> None:
     for i, img in enumerate(sobel_images()):
         key = f"sobel_magnitude.{i}"
@@ -247,13 +247,13 @@ def test_sobel_magnitude_images(learner: Learner) -> None:
             _expected(key),
             call=describe_call("sobel_magnitude", img),
             hints=[
-                ("this is gx² + gy²: take the square root of the sum.", _expected(f"{key}.squared")),
-                ("this is |gx| + |gy|: the magnitude is sqrt(gx² + gy²).", _expected(f"{key}.l1")),
-                ("only the horizontal gradient gx was used: combine it with gy (the transposed kernel).", _expected(f"{key}.gx_only")),
-                ("only the vertical gradient gy was used: combine it with gx.", _expected(f"{key}.gy_only")),
-                ("gy used the same kernel as gx: the vertical Sobel kernel is the transpose of the horizontal one.", np.sqrt(2) * _expected(f"{key}.gx_only")),
+                (N_("this is gx² + gy²: take the square root of the sum."), _expected(f"{key}.squared")),
+                (N_("this is |gx| + |gy|: the magnitude is sqrt(gx² + gy²)."), _expected(f"{key}.l1")),
+                (N_("only the horizontal gradient gx was used: combine it with gy (the transposed kernel)."), _expected(f"{key}.gx_only")),
+                (N_("only the vertical gradient gy was used: combine it with gx."), _expected(f"{key}.gy_only")),
+                (N_("gy used the same kernel as gx: the vertical Sobel kernel is the transpose of the horizontal one."), np.sqrt(2) * _expected(f"{key}.gx_only")),
             ],
-            shape_hints=[(img.shape, "valid mode: a 3x3 kernel gives (H - 2, W - 2); do not pad.")],
+            shape_hints=[(img.shape, N_("valid mode: a 3x3 kernel gives (H - 2, W - 2); do not pad."))],
         )
 
 
@@ -281,6 +281,6 @@ def build_hidden_oracles() -> dict[str, np.ndarray]:
     return out
 
 
-@check("01.corr2d.hidden_large", "corr2d on MNIST-sized 28x28 images", points=1, hidden=True)
+@check("01.corr2d.hidden_large", N_("corr2d on MNIST-sized 28x28 images"), points=1, hidden=True)
 def test_corr2d_hidden_large(learner: Learner) -> None:
     _check_corr2d(learner, hidden_large_cases(), "corr2d.hidden_large")

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from autograder.checks.convolution import assert_float32
-from autograder.compare import assert_equal, assert_matches, describe_call, describe_value
+from autograder.compare import assert_equal, assert_matches, describe_call, describe_value, with_hint
+from autograder.i18n import N_, _
 from autograder.learner import Learner, LearnerError
 from autograder.machine import cpu_model
 from autograder.oracles import oracle
@@ -62,13 +62,13 @@ OUTPUT_SIZE_CASES: tuple[tuple[int, int, int, int, int], ...] = (
 
 # (args, kwargs, what is wrong): each must raise ValueError.
 OUTPUT_SIZE_ERRORS: tuple[tuple[tuple[int, ...], dict[str, int], str], ...] = (
-    ((5, 0), {}, "a kernel needs at least one pixel"),
-    ((5, 3), {"stride": 0}, "a stride of 0 never moves the window"),
-    ((5, 3), {"dilation": 0}, "dilation must be at least 1"),
-    ((5, 3), {"padding": -1}, "padding cannot be negative"),
-    ((3, 5), {}, "a 5-wide window does not fit in 3 pixels"),
-    ((5, 3), {"dilation": 3}, "the dilated window spans 7 pixels, more than 5"),
-    ((2, 5), {"padding": 1}, "a 5-wide window does not fit in 2 + 2 padded pixels"),
+    ((5, 0), {}, N_("a kernel needs at least one pixel")),
+    ((5, 3), {"stride": 0}, N_("a stride of 0 never moves the window")),
+    ((5, 3), {"dilation": 0}, N_("dilation must be at least 1")),
+    ((5, 3), {"padding": -1}, N_("padding cannot be negative")),
+    ((3, 5), {}, N_("a 5-wide window does not fit in 3 pixels")),
+    ((5, 3), {"dilation": 3}, N_("the dilated window spans 7 pixels, more than 5")),
+    ((2, 5), {"padding": 1}, N_("a 5-wide window does not fit in 2 + 2 padded pixels")),
 )
 
 SAME_PADDING_CASES: tuple[tuple[int, int], ...] = ((1, 1), (3, 1), (5, 1), (7, 1), (3, 2), (2, 2), (5, 3), (4, 2))
@@ -205,14 +205,13 @@ def assert_raises_value_error(learner: Learner, name: str, args: Sequence[Any], 
     try:
         value = learner.call(name, *args, **kwargs)
     except LearnerError as error:
-        message = str(error)
-        if re.search(r"\braised ValueError\b", message):
+        if error.exception == "ValueError":
             return
-        if "not implemented" in message:
+        if error.exception == "NotImplementedError":
             raise
-        raise CheckFailed(f"{call} should raise ValueError ({why}), but: {message}") from None
+        raise CheckFailed(_("{call} should raise ValueError ({why}), but: {problem}").format(call=call, why=_(why), problem=error)) from None
     raise CheckFailed(
-        f"{call} returned {describe_value(value)}, but {why}: raise ValueError with a one-line message saying what to change."
+        _("{call} returned {value}, but {why}: raise ValueError with a one-line message saying what to change.").format(call=call, value=describe_value(value), why=_(why))
     )
 
 
@@ -224,9 +223,9 @@ def _assert_valid_calls_succeed(learner: Learner, name: str, cases: Sequence[tup
         try:
             got = learner.call(name, *args, **kwargs)
         except LearnerError as error:
-            raise CheckFailed(f"{call} must succeed (it is a valid call), but: {error}") from None
+            raise CheckFailed(_("{call} must succeed (it is a valid call), but: {problem}").format(call=call, problem=error)) from None
         if got != int(want):
-            raise CheckFailed(f"{call} returned {got!r}, expected {int(want)}: raising ValueError counts only once valid calls are right.")
+            raise CheckFailed(_("{call} returned {got}, expected {want}: raising ValueError counts only once valid calls are right.").format(call=call, got=repr(got), want=int(want)))
 
 
 def unique_shape_hints(
@@ -243,24 +242,28 @@ def unique_shape_hints(
     return kept + [(shape, text) for shape, text in fallbacks if shape != expected and tuple(shape) not in texts]
 
 
-CEIL_HINT = "you rounded up: a window that would stick out past the padded input is dropped, so round down (use //)."
-NO_PLUS_ONE_HINT = "count the first position too: (last start) // stride + 1."
-STRIDE_IGNORED = "this is the stride-1 size: the stride was ignored; step the window by the stride (e.g. [:, :, ::sh, ::sw])."
-PADDING_IGNORED = "this is the size without padding: pad the input before sliding the window."
-ONE_SIDE = "the padding went on one side only: put ph rows on top and ph at the bottom, pw columns left and pw right."
-FLIPPED = "the kernel is flipped: conv2d in deep learning is a cross-correlation, so use w as it is."
-WINDOW_NOT_STRIDED = "the output has the right size but the window moves by 1: output (i, j) reads the window starting at (i * stride, j * stride)."
-NO_BIAS = "the bias is missing: add b[o] to every position of output channel o."
+CEIL_HINT = N_("you rounded up: a window that would stick out past the padded input is dropped, so round down (use //).")
+NO_PLUS_ONE_HINT = N_("count the first position too: (last start) // stride + 1.")
+STRIDE_IGNORED = N_("this is the stride-1 size: the stride was ignored; step the window by the stride (e.g. [:, :, ::sh, ::sw]).")
+PADDING_IGNORED = N_("this is the size without padding: pad the input before sliding the window.")
+ONE_SIDE = N_("the padding went on one side only: put ph rows on top and ph at the bottom, pw columns left and pw right.")
+FLIPPED = N_("the kernel is flipped: conv2d in deep learning is a cross-correlation, so use w as it is.")
+WINDOW_NOT_STRIDED = N_("the output has the right size but the window moves by 1: output (i, j) reads the window starting at (i * stride, j * stride).")
+SLOW_HINT = N_(
+    "take all windows at once with sliding_window_view and contract them with np.tensordot; a Python loop over "
+    "output pixels is slow, and so is np.einsum without optimize=True."
+)
+NO_BIAS = N_("the bias is missing: add b[o] to every position of output channel o.")
 
 
-@check("02.conv_output_size.formula", "conv_output_size floors (n + 2p - d(k-1) - 1)/s and adds 1", points=2)
+@check("02.conv_output_size.formula", N_("conv_output_size floors (n + 2p - d(k-1) - 1)/s and adds 1"), points=2)
 def test_conv_output_size_formula(learner: Learner) -> None:
     for (n, k, p, s, d), expected in zip(OUTPUT_SIZE_CASES, _expected("conv_output_size.formula")):
         kwargs = {"padding": p, "stride": s, "dilation": d}
         call = describe_call("conv_output_size", n, k, **kwargs)
         got = learner.call("conv_output_size", n, k, **kwargs)
         if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
-            raise CheckFailed(f"{call} returned {got!r} ({type(got).__name__}); return an int: use // (floor division), not /.")
+            raise CheckFailed(_("{call} returned {got} ({type}); return an int: use // (floor division), not /.").format(call=call, got=repr(got), type=type(got).__name__))
         span = d * (k - 1) + 1
         hint = None
         if got != expected and got == output_size(n, span, p, s, rounding=math.ceil):
@@ -268,36 +271,36 @@ def test_conv_output_size_formula(learner: Learner) -> None:
         elif got != expected and got == expected - 1:
             hint = NO_PLUS_ONE_HINT
         elif got != expected and d > 1 and got == output_size(n, k, p, s):
-            hint = "the dilation was ignored: a dilated kernel spans d(k - 1) + 1 pixels."
+            hint = N_("the dilation was ignored: a dilated kernel spans d(k - 1) + 1 pixels.")
         assert_equal(int(got), int(expected), call=call, hint=hint)
 
 
-@check("02.conv_output_size.errors", "conv_output_size raises ValueError for impossible settings", points=1)
+@check("02.conv_output_size.errors", N_("conv_output_size raises ValueError for impossible settings"), points=1)
 def test_conv_output_size_errors(learner: Learner) -> None:
     _assert_valid_calls_succeed(learner, "conv_output_size", [((n, k), {"padding": p, "stride": s, "dilation": d}) for n, k, p, s, d in OUTPUT_SIZE_CASES[:2]], _expected("conv_output_size.formula")[:2])
     for args, kwargs, why in OUTPUT_SIZE_ERRORS:
         assert_raises_value_error(learner, "conv_output_size", args, kwargs, why)
 
 
-@check("02.same_padding.values", "same_padding keeps the size at stride 1", points=1)
+@check("02.same_padding.values", N_("same_padding keeps the size at stride 1"), points=1)
 def test_same_padding_values(learner: Learner) -> None:
     for (k, d), expected in zip(SAME_PADDING_CASES, _expected("same_padding.values")):
         call = describe_call("same_padding", k, dilation=d)
         got = learner.call("same_padding", k, dilation=d)
-        hint = "with dilation d the kernel spans d(k - 1) + 1 pixels, so p = d(k - 1) / 2." if d > 1 else None
+        hint = N_("with dilation d the kernel spans d(k - 1) + 1 pixels, so p = d(k - 1) / 2.") if d > 1 else None
         assert_equal(got, int(expected), call=call, hint=hint)
 
 
-@check("02.same_padding.errors", "same_padding raises ValueError for an even effective kernel", points=1)
+@check("02.same_padding.errors", N_("same_padding raises ValueError for an even effective kernel"), points=1)
 def test_same_padding_errors(learner: Learner) -> None:
     _assert_valid_calls_succeed(learner, "same_padding", [((k,), {"dilation": d}) for k, d in SAME_PADDING_CASES[:2]], _expected("same_padding.values")[:2])
     for k, d in SAME_PADDING_ERRORS:
         span = d * (k - 1) + 1
-        why = f"the effective kernel spans {span} pixels, an even number, so no symmetric padding keeps the size"
+        why = _("the effective kernel spans {span} pixels, an even number, so no symmetric padding keeps the size").format(span=span)
         assert_raises_value_error(learner, "same_padding", (k,), {"dilation": d}, why)
 
 
-@check("02.pad2d.values", "pad2d adds zeros on both sides of H and W", points=2)
+@check("02.pad2d.values", N_("pad2d adds zeros on both sides of H and W"), points=2)
 def test_pad2d_values(learner: Learner) -> None:
     for i, (x, padding) in enumerate(pad2d_cases()):
         call = describe_call("pad2d", x, padding)
@@ -314,12 +317,12 @@ def test_pad2d_values(learner: Learner) -> None:
                 expected.shape,
                 [
                     ((*x.shape[:2], h + ph, w + pw), ONE_SIDE),
-                    ((*x.shape[:2], h + 2 * pw, w + 2 * ph), "padding=(ph, pw) pads H by ph and W by pw; they are swapped."),
-                    ((*x.shape[:2], h, w), "nothing was padded."),
+                    ((*x.shape[:2], h + 2 * pw, w + 2 * ph), N_("padding=(ph, pw) pads H by ph and W by pw; they are swapped.")),
+                    ((*x.shape[:2], h, w), N_("nothing was padded.")),
                 ],
             ),
         )
-        assert_equal(str(got.dtype), str(x.dtype), call=call, what="the result's dtype", hint="keep the input's dtype (np.pad does; np.zeros needs dtype=x.dtype).")
+        assert_equal(str(got.dtype), str(x.dtype), call=call, what=N_("the result's dtype"), hint=N_("keep the input's dtype (np.pad does; np.zeros needs dtype=x.dtype)."))
 
 
 def _conv_shape_hints(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> list[tuple[tuple[int, ...], str]]:
@@ -337,13 +340,13 @@ def _conv_shape_hints(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair)
             (shape(ph, pw, sh, sw, math.ceil), CEIL_HINT),
             (shape(0, 0, sh, sw), PADDING_IGNORED),
             (shape(ph / 2, pw / 2, sh, sw), ONE_SIDE),
-            (shape(pw, ph, sh, sw), "padding=(ph, pw) pads H by ph and W by pw; they are swapped."),
-            (shape(ph, pw, sw, sh), "stride=(sh, sw) steps sh rows and sw columns; they are swapped."),
+            (shape(pw, ph, sh, sw), N_("padding=(ph, pw) pads H by ph and W by pw; they are swapped.")),
+            (shape(ph, pw, sw, sh), N_("stride=(sh, sw) steps sh rows and sw columns; they are swapped.")),
         ],
     )
 
 
-@check("02.conv2d_forward_loops.small", "conv2d_forward_loops matches F.conv2d on small inputs", points=1)
+@check("02.conv2d_forward_loops.small", N_("conv2d_forward_loops matches F.conv2d on small inputs"), points=1)
 def test_conv2d_forward_loops_small(learner: Learner) -> None:
     for i, (x, w, b, stride, padding) in enumerate(conv_loops_cases()):
         assert_matches(
@@ -355,7 +358,7 @@ def test_conv2d_forward_loops_small(learner: Learner) -> None:
         )
 
 
-@check("02.conv2d_forward.basic", "conv2d_forward matches F.conv2d at stride 1 without padding", points=3)
+@check("02.conv2d_forward.basic", N_("conv2d_forward matches F.conv2d at stride 1 without padding"), points=3)
 def test_conv2d_forward_basic(learner: Learner) -> None:
     for i, (x, w, b) in enumerate(conv_basic_cases()):
         key = f"conv2d_forward.basic.{i}"
@@ -367,13 +370,13 @@ def test_conv2d_forward_basic(learner: Learner) -> None:
             call=describe_call("conv2d_forward", x, w, b),
             hints=[(FLIPPED, _expected(f"{key}.flipped")), (NO_BIAS, _expected(f"{key}.no_bias"))],
             shape_hints=[
-                ((n, *expected.shape[2:], o), "the output channels must come second: (N, O, H', W'); transpose the result."),
-                ((o, n, *expected.shape[2:]), "the output is (N, O, H', W'): batch first, then output channels."),
+                ((n, *expected.shape[2:], o), N_("the output channels must come second: (N, O, H', W'); transpose the result.")),
+                ((o, n, *expected.shape[2:]), N_("the output is (N, O, H', W'): batch first, then output channels.")),
             ],
         )
 
 
-@check("02.conv2d_forward.stride_padding", "conv2d_forward matches F.conv2d with strides and padding pairs", points=4)
+@check("02.conv2d_forward.stride_padding", N_("conv2d_forward matches F.conv2d with strides and padding pairs"), points=4)
 def test_conv2d_forward_stride_padding(learner: Learner) -> None:
     for i, (x, w, b, stride, padding) in enumerate(conv_stride_padding_cases()):
         key = f"conv2d_forward.stride_padding.{i}"
@@ -386,7 +389,7 @@ def test_conv2d_forward_stride_padding(learner: Learner) -> None:
         )
 
 
-@check("02.conv2d_forward.float32", "conv2d_forward keeps float32 inputs float32", points=1)
+@check("02.conv2d_forward.float32", N_("conv2d_forward keeps float32 inputs float32"), points=1)
 def test_conv2d_forward_float32(learner: Learner) -> None:
     x, w, b = conv_float32_case()
     got = learner.call_with_standins("conv2d_forward", STANDIN_HELPERS, x, w, b)
@@ -449,7 +452,7 @@ def reference_per_torch() -> float:
         seconds = float(result.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         raise CheckFailed(
-            "could not time PyTorch's F.conv2d for comparison; run `python -c \"import torch\"` to check the installation."
+            _("could not time PyTorch's F.conv2d for comparison; run `python -c \"import torch\"` to check the installation.")
         ) from None
     cached = cached if isinstance(cached, dict) else {}
     cached[key] = seconds
@@ -463,7 +466,7 @@ def reference_per_torch() -> float:
     return seconds
 
 
-@check("02.conv2d_forward.speed", "conv2d_forward is vectorized: within 25x of F.conv2d", points=3)
+@check("02.conv2d_forward.speed", N_("conv2d_forward is vectorized: within 25x of F.conv2d"), points=3)
 def test_conv2d_forward_speed(learner: Learner) -> None:
     x, w, b = speed_case()
     call = describe_call("conv2d_forward", x, w, b)
@@ -474,11 +477,11 @@ def test_conv2d_forward_speed(learner: Learner) -> None:
     expected_shape = (x.shape[0], *head.shape[1:])
     if not isinstance(got, np.ndarray) or got.shape != expected_shape:
         shape = getattr(got, "shape", type(got).__name__)
-        raise CheckFailed(f"{call} returned {shape}, expected shape {expected_shape}; fix correctness first (02.conv2d_forward.basic), then its speed is measured.")
+        raise CheckFailed(_("{call} returned {shape}, expected shape {want}; fix correctness first (02.conv2d_forward.basic), then its speed is measured.").format(call=call, shape=shape, want=expected_shape))
     try:
         assert_matches(got[:2], head, call=call)
     except CheckFailed:
-        raise CheckFailed(f"{call} gives wrong values, so its speed is not measured; fix correctness first (02.conv2d_forward.basic).") from None
+        raise CheckFailed(_("{call} gives wrong values, so its speed is not measured; fix correctness first (02.conv2d_forward.basic).").format(call=call)) from None
 
     # Each repeat gets fresh inputs, its whole output is checked, and its time is compared with
     # the trusted NumPy reference timed just before it here, so a busy machine slows both sides
@@ -490,7 +493,7 @@ def test_conv2d_forward_speed(learner: Learner) -> None:
     try:
         assert_matches(got, expected, call=call)
     except CheckFailed:
-        raise CheckFailed(f"{call} gives wrong values, so its speed is not measured; fix correctness first (02.conv2d_forward.basic).") from None
+        raise CheckFailed(_("{call} gives wrong values, so its speed is not measured; fix correctness first (02.conv2d_forward.basic).").format(call=call)) from None
     # far too slow (loops): a second call on fresh inputs confirms it (a first call can be slowed
     # by a busy machine), and the faster of the two decides; else SPEED_REPEATS fresh pairs
     repeats = 1 if ratios[0] > 3 * SPEED_LIMIT else SPEED_REPEATS
@@ -506,15 +509,15 @@ def test_conv2d_forward_speed(learner: Learner) -> None:
         try:
             assert_matches(got, expected, call=call)
         except CheckFailed:
-            raise CheckFailed(f"{call} gives wrong values on fresh inputs of the same shapes, so its speed is not measured; fix correctness first (02.conv2d_forward.basic).") from None
+            raise CheckFailed(_("{call} gives wrong values on fresh inputs of the same shapes, so its speed is not measured; fix correctness first (02.conv2d_forward.basic).").format(call=call)) from None
     ratio = float(np.median(ratios)) if repeats > 1 else min(ratios)
-    measured = f"median of {len(ratios)} calls on fresh inputs" if repeats > 1 else "the faster of two calls"
+    measured = _("median of {count} calls on fresh inputs").format(count=len(ratios)) if repeats > 1 else _("the faster of two calls")
     if ratio > SPEED_LIMIT:
         raise CheckFailed(
-            f"{call} took {ratio:.0f}x as long as PyTorch's F.conv2d ({measured}, each against a NumPy reference "
-            f"timed beside it); the limit is {SPEED_LIMIT:g}x. Hint: take all windows at once "
-            "with sliding_window_view and contract them with np.tensordot; a Python loop over output pixels is slow, "
-            "and so is np.einsum without optimize=True."
+            _("{call} took {ratio}x as long as PyTorch's F.conv2d ({measured}, each against a NumPy reference timed beside it); the limit is {limit}x.").format(
+                call=call, ratio=f"{ratio:.0f}", measured=measured, limit=f"{SPEED_LIMIT:g}"
+            )
+            + with_hint(SLOW_HINT)
         )
 
 
@@ -540,7 +543,7 @@ def build_hidden_oracles() -> dict[str, np.ndarray]:
     return {"conv2d_forward.hidden_large": F.conv2d(x, w, b, stride=HIDDEN_STRIDE, padding=HIDDEN_PADDING).numpy()}
 
 
-@check("02.conv2d_forward.hidden_large", "conv2d_forward on a larger batch with unequal strides and padding", points=1, hidden=True)
+@check("02.conv2d_forward.hidden_large", N_("conv2d_forward on a larger batch with unequal strides and padding"), points=1, hidden=True)
 def test_conv2d_forward_hidden_large(learner: Learner) -> None:
     x, w, b = hidden_large_case()
     kwargs = {"stride": HIDDEN_STRIDE, "padding": HIDDEN_PADDING}

@@ -14,6 +14,7 @@ import numpy as np
 from autograder.checks.convolution import assert_float32
 from autograder.checks.padding_stride import CEIL_HINT, PADDING_IGNORED, Pair, as_pair, output_size, unique_shape_hints
 from autograder.compare import assert_matches, describe_call
+from autograder.i18n import N_
 from autograder.learner import Learner
 from autograder.oracles import oracle
 from autograder.registry import check
@@ -22,20 +23,20 @@ ASSIGNMENT = "03-pooling"
 
 PoolCase = tuple[np.ndarray, Pair, Pair | None, Pair]
 
-ZERO_PADDING = (
+ZERO_PADDING = N_(
     "padding counted as 0, which beats negative inputs: max pooling pads with -inf "
     "(np.pad(..., constant_values=-np.inf)), so a padded entry never wins."
 )
-MAX_FROM_ZERO = "negative maxima came back as 0: start the running maximum at -inf (or the first entry), not at 0."
-EXCLUDE_PAD = (
+MAX_FROM_ZERO = N_("negative maxima came back as 0: start the running maximum at -inf (or the first entry), not at 0.")
+EXCLUDE_PAD = N_(
     "padded zeros were left out of the average (count_include_pad=False): this course follows PyTorch's "
     "default and divides every window by kh * kw, padding included."
 )
 MAX_HINTS = {"zero_padded": ZERO_PADDING, "from_zero": MAX_FROM_ZERO}
-SUM_NOT_MEAN = "this is the window sum: divide by the window size kh * kw."
-LP_NO_ROOT = "this is the sum of squares: take the square root (the 1/p power with p = 2)."
-LP_MEAN = "this is sqrt(mean of squares): F.lp_pool2d sums the squares, it does not average them."
-LP_ABS = "this is the sum of |x| (p = 1): square, sum, then take the square root."
+SUM_NOT_MEAN = N_("this is the window sum: divide by the window size kh * kw.")
+LP_NO_ROOT = N_("this is the sum of squares: take the square root (the 1/p power with p = 2).")
+LP_MEAN = N_("this is sqrt(mean of squares): F.lp_pool2d sums the squares, it does not average them.")
+LP_ABS = N_("this is the sum of |x| (p = 1): square, sum, then take the square root.")
 
 
 def _pool_cases(seed: int, setups: list[tuple[tuple[int, ...], Pair, Pair | None, Pair]], negative: bool = False) -> list[PoolCase]:
@@ -162,7 +163,7 @@ def pool_kwargs(stride: Pair | None, padding: Pair) -> dict[str, Any]:
     return kwargs
 
 
-WRONG_AXES = "the wrong axes were reduced: average (or take the maximum) over each window's kh x kw entries, the last two axes of the windows view, and keep the N, C, H', W' axes."
+WRONG_AXES = N_("the wrong axes were reduced: average (or take the maximum) over each window's kh x kw entries, the last two axes of the windows view, and keep the N, C, H', W' axes.")
 
 
 def _wrong_axes_shapes(right: tuple[int, ...], kh: int, kw: int) -> list[tuple[int, ...]]:
@@ -180,9 +181,9 @@ def _pool_shape_hints(x: np.ndarray, kernel_size: Pair, stride: Pair | None, pad
         return (n, c, output_size(h, kh, ph, sh, rounding), output_size(w, kw, pw, sw, rounding))
 
     stride_text = (
-        "stride=None means stride = kernel_size (windows side by side), as in PyTorch; this is the stride-1 size."
+        N_("stride=None means stride = kernel_size (windows side by side), as in PyTorch; this is the stride-1 size.")
         if stride is None
-        else "this is the stride-1 size: the stride was ignored; step the window by the stride."
+        else N_("this is the stride-1 size: the stride was ignored; step the window by the stride.")
     )
     return unique_shape_hints(
         shape(ph, pw, sh, sw),
@@ -192,7 +193,7 @@ def _pool_shape_hints(x: np.ndarray, kernel_size: Pair, stride: Pair | None, pad
             (shape(0, 0, sh, sw), PADDING_IGNORED),
             *[(wrong, WRONG_AXES) for wrong in _wrong_axes_shapes(shape(ph, pw, sh, sw), kh, kw)],
         ],
-        fallbacks=[((n, c, h, w), "the output kept the input's size: windows of kh x kw leave floor((H + 2p - kh) / s) + 1 rows.")],
+        fallbacks=[((n, c, h, w), N_("the output kept the input's size: windows of kh x kw leave floor((H + 2p - kh) / s) + 1 rows."))],
     )
 
 
@@ -234,48 +235,48 @@ def _check_float32(learner: Learner, name: str, case: PoolCase) -> None:
     assert_float32(learner.call(name, x, kernel_size, **kwargs), _expected(f"{name}.float32"), describe_call(name, x, kernel_size, **kwargs))
 
 
-@check("03.maxpool2d_forward.basic", "maxpool2d_forward matches F.max_pool2d without padding", points=3)
+@check("03.maxpool2d_forward.basic", N_("maxpool2d_forward matches F.max_pool2d without padding"), points=3)
 def test_maxpool2d_forward_basic(learner: Learner) -> None:
     _check_pool(learner, "maxpool2d_forward", basic_cases(301), "maxpool2d_forward.basic", MAX_HINTS)
 
 
-@check("03.maxpool2d_forward.padding", "maxpool2d_forward pads with -inf", points=3)
+@check("03.maxpool2d_forward.padding", N_("maxpool2d_forward pads with -inf"), points=3)
 def test_maxpool2d_forward_padding(learner: Learner) -> None:
     _check_pool(learner, "maxpool2d_forward", padding_cases(302, negative=True), "maxpool2d_forward.padding", MAX_HINTS)
 
 
-@check("03.maxpool2d_forward.edge_cases", "maxpool2d_forward with 1x1 and full-size windows and negative inputs", points=1)
+@check("03.maxpool2d_forward.edge_cases", N_("maxpool2d_forward with 1x1 and full-size windows and negative inputs"), points=1)
 def test_maxpool2d_forward_edge_cases(learner: Learner) -> None:
     _check_pool(learner, "maxpool2d_forward", maxpool_edge_cases(), "maxpool2d_forward.edge", MAX_HINTS)
 
 
-@check("03.maxpool2d_forward.float32", "maxpool2d_forward keeps float32 inputs float32", points=1)
+@check("03.maxpool2d_forward.float32", N_("maxpool2d_forward keeps float32 inputs float32"), points=1)
 def test_maxpool2d_forward_float32(learner: Learner) -> None:
     _check_float32(learner, "maxpool2d_forward", float32_case(304))
 
 
-@check("03.avgpool2d_forward.basic", "avgpool2d_forward matches F.avg_pool2d without padding", points=2)
+@check("03.avgpool2d_forward.basic", N_("avgpool2d_forward matches F.avg_pool2d without padding"), points=2)
 def test_avgpool2d_forward_basic(learner: Learner) -> None:
     _check_pool(learner, "avgpool2d_forward", basic_cases(305), "avgpool2d_forward.basic", {"sum": SUM_NOT_MEAN})
     _check_pool(learner, "avgpool2d_forward", avgpool_edge_cases(), "avgpool2d_forward.edge", {})
 
 
-@check("03.avgpool2d_forward.padding", "avgpool2d_forward counts padded zeros (count_include_pad=True)", points=2)
+@check("03.avgpool2d_forward.padding", N_("avgpool2d_forward counts padded zeros (count_include_pad=True)"), points=2)
 def test_avgpool2d_forward_padding(learner: Learner) -> None:
     _check_pool(learner, "avgpool2d_forward", padding_cases(307, negative=False), "avgpool2d_forward.padding", {"exclude_pad": EXCLUDE_PAD})
 
 
-@check("03.avgpool2d_forward.float32", "avgpool2d_forward keeps float32 inputs float32", points=1)
+@check("03.avgpool2d_forward.float32", N_("avgpool2d_forward keeps float32 inputs float32"), points=1)
 def test_avgpool2d_forward_float32(learner: Learner) -> None:
     _check_float32(learner, "avgpool2d_forward", float32_case(308))
 
 
-@check("03.lppool2d_forward.basic", "lppool2d_forward matches F.lp_pool2d with p = 2", points=2)
+@check("03.lppool2d_forward.basic", N_("lppool2d_forward matches F.lp_pool2d with p = 2"), points=2)
 def test_lppool2d_forward_basic(learner: Learner) -> None:
     _check_pool(learner, "lppool2d_forward", basic_cases(310), "lppool2d_forward.basic", {"no_root": LP_NO_ROOT, "mean": LP_MEAN, "abs": LP_ABS})
 
 
-@check("03.global_avgpool.basic", "global_avgpool averages each channel to one number", points=1)
+@check("03.global_avgpool.basic", N_("global_avgpool averages each channel to one number"), points=1)
 def test_global_avgpool_basic(learner: Learner) -> None:
     for i, x in enumerate(global_cases()):
         expected = _expected(f"global_avgpool.{i}")
@@ -283,12 +284,12 @@ def test_global_avgpool_basic(learner: Learner) -> None:
             learner.call("global_avgpool", x),
             expected,
             call=describe_call("global_avgpool", x),
-            hints=[("this is the maximum of each channel: global average pooling takes the mean over H and W.", _expected(f"global_avgpool.{i}.max"))],
+            hints=[(N_("this is the maximum of each channel: global average pooling takes the mean over H and W."), _expected(f"global_avgpool.{i}.max"))],
             shape_hints=unique_shape_hints(
                 expected.shape,
                 [
-                    ((*expected.shape, 1, 1), "return (N, C): drop the two spatial axes (keepdims=False)."),
-                    ((x.shape[0],), "average over H and W only (axis=(2, 3)), not over the channels."),
+                    ((*expected.shape, 1, 1), N_("return (N, C): drop the two spatial axes (keepdims=False).")),
+                    ((x.shape[0],), N_("average over H and W only (axis=(2, 3)), not over the channels.")),
                 ],
             ),
         )
@@ -316,6 +317,6 @@ def build_hidden_oracles() -> dict[str, np.ndarray]:
     }
 
 
-@check("03.maxpool2d_forward.hidden_large", "maxpool2d_forward on larger inputs with rectangular windows", points=1, hidden=True)
+@check("03.maxpool2d_forward.hidden_large", N_("maxpool2d_forward on larger inputs with rectangular windows"), points=1, hidden=True)
 def test_maxpool2d_forward_hidden_large(learner: Learner) -> None:
     _check_pool(learner, "maxpool2d_forward", hidden_large_cases(), "maxpool2d_forward.hidden_large", {})

@@ -22,8 +22,9 @@ from autograder.engine import CheckResult, NotebookResult
 from autograder.notebook import NotebookError, read_notebook
 from autograder.registry import checks_for
 from autograder.report import clean, gradescope
+from autograder.i18n import N_, _
 
-NO_SUBMISSION = "no submission"
+NO_SUBMISSION = N_("no submission")
 ROSTER_COLUMNS = ("learner", "student", "student_id", "id", "username", "login", "email")
 Row = tuple[str, NotebookResult]
 
@@ -44,31 +45,31 @@ def read_roster(path: str | Path) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RosterError(f"cannot read the roster {path}: {exc.__class__.__name__}; give a text file with one learner id a line.") from None
+        raise RosterError(_("cannot read the roster {path}: {type}; give a text file with one learner id a line.").format(path=path, type=exc.__class__.__name__)) from None
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if lines and "," in lines[0]:
         reader = csv.DictReader(lines)
         header = {name.strip().lower(): name for name in reader.fieldnames or []}
         column = next((header[c] for c in ROSTER_COLUMNS if c in header), None)
         if column is None:
-            raise RosterError(f"the roster {path} is a CSV without a learner column; name one of: {', '.join(ROSTER_COLUMNS)}.")
+            raise RosterError(_("the roster {path} is a CSV without a learner column; name one of: {columns}.").format(path=path, columns=", ".join(ROSTER_COLUMNS)))
         ids = [(row.get(column) or "").strip() for row in reader]
     else:
         ids = lines
     ids = list(dict.fromkeys(i for i in ids if i))
     if not ids:
-        raise RosterError(f"the roster {path} lists no learner; give one learner id a line.")
+        raise RosterError(_("the roster {path} lists no learner; give one learner id a line.").format(path=path))
     return ids
 
 
 def no_submission(learner: str, assignment_id: str, *, include_hidden: bool, only: str | None = None) -> NotebookResult:
     """A row for a roster learner who submitted nothing: every check (matching ``only``) at 0."""
     checks = [
-        CheckResult(c.id, c.title, c.points, 0.0, "failed", NO_SUBMISSION, 0.0, c.hidden)
+        CheckResult(c.id, _(c.title), c.points, 0.0, "failed", _(NO_SUBMISSION), 0.0, c.hidden)
         for c in checks_for(assignment_id, include_hidden=include_hidden)
         if only is None or fnmatch.fnmatchcase(c.id, only)
     ]
-    return NotebookResult(path=Path(learner) / assignment_id, assignment=assignment_id, checks=checks, cell_errors=[NO_SUBMISSION])
+    return NotebookResult(path=Path(learner) / assignment_id, assignment=assignment_id, checks=checks, cell_errors=[_(NO_SUBMISSION)])
 
 
 def with_roster(rows: Sequence[Row], roster: Iterable[str], *, include_hidden: bool, only: str | None = None) -> list[Row]:
@@ -108,14 +109,14 @@ def changed_test_cells(result: NotebookResult) -> str:
     changed = sorted(k for k in released if k in submitted and submitted[k] != released[k])
     if not deleted and not changed:
         return ""
-    parts = ([f"deleted: {', '.join(deleted)}"] if deleted else []) + ([f"changed: {', '.join(changed)}"] if changed else [])
-    return f"test cells {'; '.join(parts)} (graded from the registry anyway; nbgrader would score them 0 or ask for manual grading)"
+    parts = ([_("deleted: {ids}").format(ids=", ".join(deleted))] if deleted else []) + ([_("changed: {ids}").format(ids=", ".join(changed))] if changed else [])
+    return _("test cells {parts} (graded from the registry anyway; nbgrader would score them 0 or ask for manual grading)").format(parts="; ".join(parts))
 
 
 def finish(rows: Sequence[Row], roster: Iterable[str] | None, *, include_hidden: bool, only: str | None = None) -> list[Row]:
     """The batch's rows with tampered test cells noted and, given a ``roster``, a row for every
     missing submission (its checks: those the batch ran, ``include_hidden`` and ``only``)."""
-    for _, result in rows:
+    for _learner, result in rows:
         note = changed_test_cells(result)
         if note:
             result.cell_errors.append(note)
@@ -150,8 +151,8 @@ def print_summary(rows: Sequence[Row], *, file: IO[str] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Batch summary", title_justify="left")
-    for name, justify in (("learner", "left"), ("assignment", "left"), ("score", "right"), ("%", "right"), ("notes", "left")):
+    table = Table(title=_("Batch summary"), title_justify="left")
+    for name, justify in ((_("learner"), "left"), (_("assignment"), "left"), (_("score"), "right"), ("%", "right"), (_("notes"), "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for learner, result in rows:
         maximum = result.max_score

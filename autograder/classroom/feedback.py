@@ -11,6 +11,7 @@ import html
 from dataclasses import dataclass
 
 from autograder.engine import CheckResult, NotebookResult
+from autograder.i18n import CHINESE, _, language
 from autograder.report import clean
 
 
@@ -41,23 +42,27 @@ class Feedback:
         return [clean(line) for line in ([self.result.error] if self.result.error else []) + self.result.cell_errors]
 
     def title(self) -> str:
-        return f"{self.result.assignment or 'submission'}: feedback for {self.learner}"
+        return _("{assignment}: feedback for {learner}").format(assignment=self.result.assignment or _("submission"), learner=self.learner)
 
 
 def _points(value: float) -> str:
     return f"{value:g}"
 
 
+def _total(score: float, maximum: float) -> str:
+    return _("{score}/{maximum} points").format(score=_points(score), maximum=_points(maximum))
+
+
 def markdown(feedback: Feedback) -> str:
     """The feedback as Markdown: a heading, the total, notes, then one section per check."""
     score, maximum = feedback.score()
-    lines = [f"# {feedback.title()}", "", f"**{_points(score)}/{_points(maximum)} points**", ""]
+    lines = [f"# {feedback.title()}", "", f"**{_total(score, maximum)}**", ""]
     lines += [f"> ⚠ {note}" for note in feedback.notes()]
     if feedback.notes():
         lines.append("")
     for check in feedback.checks():
         mark = "✓" if check.passed else "✗"
-        hidden = " (hidden)" if check.hidden else ""
+        hidden = " " + _("(hidden)") if check.hidden else ""
         lines += [f"## {mark} `{check.id}`{hidden}: {_points(check.earned)}/{_points(check.points)}", "", check.title, ""]
         if check.message:
             lines += ["```text", clean(check.message).replace("```", "'''"), "```", ""]
@@ -76,15 +81,15 @@ def html_page(feedback: Feedback) -> str:
     score, maximum = feedback.score()
     parts = [
         "<!DOCTYPE html>",
-        f'<html lang="en"><head><meta charset="utf-8"><title>{html.escape(feedback.title())}</title><style>{_STYLE}</style></head><body>',
+        f'<html lang="{"zh-CN" if language() == CHINESE else "en"}"><head><meta charset="utf-8"><title>{html.escape(feedback.title())}</title><style>{_STYLE}</style></head><body>',
         f"<h1>{html.escape(feedback.title())}</h1>",
-        f"<p><strong>{_points(score)}/{_points(maximum)} points</strong></p>",
+        f"<p><strong>{_total(score, maximum)}</strong></p>",
     ]
     parts += [f'<p class="note">⚠ {html.escape(note)}</p>' for note in feedback.notes()]
     for check in feedback.checks():
         status = "passed" if check.passed else "failed"
         mark = "✓" if check.passed else "✗"
-        hidden = " (hidden)" if check.hidden else ""
+        hidden = " " + _("(hidden)") if check.hidden else ""
         parts.append(f'<h2 class="{status}">{mark} <code>{html.escape(check.id)}</code>{hidden}: {_points(check.earned)}/{_points(check.points)}</h2>')
         parts.append(f"<p>{html.escape(check.title)}</p>")
         if check.message:

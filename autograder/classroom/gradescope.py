@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from autograder.assignments import Assignment, get_assignment
+from autograder.i18n import _
 
 DEFAULT_ROOT = "/autograder"
 ZIP_DATE = (2026, 1, 1, 0, 0, 0)  # fixed, so the same course gives the same zip
@@ -78,8 +79,8 @@ def _pick_notebook(submission: Path, assignment: Assignment) -> tuple[Path | Non
     notebooks = sorted(p for p in submission.rglob("*.ipynb") if not any(part.startswith(".") for part in p.relative_to(submission).parts))
     if not notebooks:
         files = sorted(p.name for p in submission.rglob("*") if p.is_file())[:5]
-        found = f" (found: {', '.join(files)})" if files else ""
-        return None, f"No Jupyter notebook (.ipynb) in your submission{found}. Upload your {assignment.notebook} from exercises/{assignment.id}/."
+        found = " " + _("(found: {files})").format(files=", ".join(files)) if files else ""
+        return None, _("No Jupyter notebook (.ipynb) in your submission{found}. Upload your {notebook} from exercises/{assignment}/.").format(found=found, notebook=assignment.notebook, assignment=assignment.id)
     named = [p for p in notebooks if p.name == assignment.notebook]
     return (named or notebooks)[0], ""
 
@@ -95,23 +96,22 @@ def grade_submission(root: Path, assignment: Assignment) -> dict:
     if notebook is None:
         return _failure(why, started)
     try:
-        _, found = engine.load(notebook)
+        found = engine.load(notebook)[1]
     except NotebookError as exc:
-        return _failure(f"Your submission could not be graded: {exc}", started)
+        return _failure(_("Your submission could not be graded: {problem}").format(problem=exc), started)
     if found.id != assignment.id:
-        return _failure(f"{notebook.name} is the notebook of {found.id}, but this is {assignment.id}: upload {assignment.notebook} from exercises/{assignment.id}/.", started)
+        return _failure(_("{name} is the notebook of {found}, but this is {assignment}: upload {notebook} from exercises/{assignment}/.").format(name=notebook.name, found=found.id, assignment=assignment.id, notebook=assignment.notebook), started)
     result = engine.grade_submission(engine.Submission(notebook), {"include_hidden": True})
     if result.error:
-        staff = " Please tell the course staff." if result.internal else ""
-        return _failure(f"Your submission could not be graded: {result.error}{staff}", started)
+        staff = " " + _("Please tell the course staff.") if result.internal else ""
+        return _failure(_("Your submission could not be graded: {problem}").format(problem=result.error) + staff, started)
     note = changed_test_cells(result)
     if note:
         result.cell_errors.append(note)
     results = report.gradescope([result], time.perf_counter() - started)
     public = [c for c in result.checks if not c.hidden]
-    summary = (
-        f"{assignment.id}: {sum(c.earned for c in public):g}/{sum(c.points for c in public):g} points on the public checks "
-        f"({sum(c.passed for c in public)} of {len(public)} passed); the hidden checks are shown once grades are published."
+    summary = _("{assignment}: {score}/{maximum} points on the public checks ({passed} of {count} passed); the hidden checks are shown once grades are published.").format(
+        assignment=assignment.id, score=f"{sum(c.earned for c in public):g}", maximum=f"{sum(c.points for c in public):g}", passed=sum(c.passed for c in public), count=len(public)
     )
     results["output"] = "\n".join(filter(None, [summary, results["output"]]))
     return results
@@ -125,7 +125,7 @@ def run(root: str | os.PathLike[str], assignment_id: str) -> int:
     try:
         results = grade_submission(root, get_assignment(assignment_id))
     except Exception as exc:  # noqa: BLE001 - the learner must still get a results.json
-        results = _failure(f"The autograder failed ({type(exc).__name__}: {exc}); your submission is kept. Please tell the course staff.", started)
+        results = _failure(_("The autograder failed ({type}: {problem}); your submission is kept. Please tell the course staff.").format(type=type(exc).__name__, problem=exc), started)
     (root / "results").mkdir(parents=True, exist_ok=True)
     (root / "results" / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0

@@ -14,6 +14,7 @@ from typing import Sequence
 from autograder.engine import NotebookResult
 from autograder.report import _write as write_report
 from autograder.report import clean, totals
+from autograder.i18n import _
 
 
 def results(notebooks: Sequence[NotebookResult]) -> dict:
@@ -34,7 +35,7 @@ def results(notebooks: Sequence[NotebookResult]) -> dict:
         if not r.error
         for check in r.checks
     ]
-    message = f"{score:g}/{maximum:g} points" if gradable else "the submission could not be graded"
+    message = _("{score}/{maximum} points").format(score=f"{score:g}", maximum=f"{maximum:g}") if gradable else _("the submission could not be graded")
     notes = errors + [clean(line) for r in notebooks for line in r.cell_errors]
     return {
         "gradable": gradable,

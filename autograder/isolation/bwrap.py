@@ -22,9 +22,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from autograder.i18n import N_, _
 from autograder.paths import PACKAGE_DIR
 
-INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: sudo apt-get install -y bubblewrap)"
+INSTALL_HINT = N_("install bubblewrap (Debian/Ubuntu: sudo apt-get install -y bubblewrap)")
 SANDBOX_UID = 65534
 WORK_DIR = "/sandbox/work"
 SITE_DIR = "/sandbox/site"
@@ -34,7 +35,7 @@ DATA_DIR = "/sandbox/data"
 # The autograder modules the worker imports, and the one learners' notebooks import.
 CHILD_MODULES = (
     "__init__.py", "_sandbox_worker.py", "codec.py", "learner.py", "registry.py", "notebook.py",
-    "assignments.py", "paths.py", "magics.py", "selfcheck.py", "errors.py",
+    "assignments.py", "paths.py", "magics.py", "selfcheck.py", "errors.py", "i18n.py", "locale",
 )
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf")
@@ -83,18 +84,18 @@ def bwrap_executable() -> str | None:
 def unavailable_reason() -> str | None:
     """``None`` when bwrap can build a sandbox here, else why not (one line)."""
     if not sys.platform.startswith("linux"):
-        return f"bubblewrap needs Linux, and this is {sys.platform}"
+        return _("bubblewrap needs Linux, and this is {platform}").format(platform=sys.platform)
     executable = bwrap_executable()
     if executable is None:
-        return f"bwrap is not installed; {INSTALL_HINT}"
+        return _("bwrap is not installed; {hint}").format(hint=_(INSTALL_HINT))
     probe = [executable, *_namespace_args(), "--ro-bind", "/", "/", "true"]
     try:
         result = subprocess.run(probe, capture_output=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bwrap cannot run ({exc})"
+        return _("bwrap cannot run ({problem})").format(problem=exc)
     if result.returncode != 0:
         detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        return f"bwrap cannot create namespaces here ({detail[-1] if detail else result.returncode})"
+        return _("bwrap cannot create namespaces here ({problem})").format(problem=detail[-1] if detail else result.returncode)
     return None
 
 
@@ -150,7 +151,7 @@ def command(python_args: list[str], mounts: Mounts) -> list[str]:
     """
     executable = bwrap_executable()
     if executable is None:
-        raise RuntimeError(f"bwrap is not installed; {INSTALL_HINT}")
+        raise RuntimeError(_("bwrap is not installed; {hint}").format(hint=_(INSTALL_HINT)))
     args = [executable, *_namespace_args()]
     for directory in SYSTEM_DIRS:
         if os.path.islink(directory):

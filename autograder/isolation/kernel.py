@@ -19,6 +19,7 @@ import tempfile
 
 from autograder.isolation import bwrap
 from autograder.paths import data_root
+from autograder.i18n import _
 
 
 def private_connection(connection_file: str) -> str:
@@ -69,16 +70,16 @@ def main(argv: list[str]) -> int:
         return 2
     reason = bwrap.unavailable_reason()
     if reason is not None:
-        print(f"the course's nbgrader kernel needs the bubblewrap sandbox, but {reason}", file=sys.stderr)
+        print(_("the course's nbgrader kernel needs the bubblewrap sandbox, but {reason}").format(reason=reason), file=sys.stderr)
         return 2
-    env = bwrap.child_environment({k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "CNN_COURSE_DATA")})
+    env = bwrap.child_environment({k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "LC_MESSAGES", "CNN_COURSE_LANG", "CNN_COURSE_DATA")})
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0")
     if (data_root() / "mnist").is_dir():
         env["CNN_COURSE_DATA"] = bwrap.DATA_DIR
     try:
         private = private_connection(argv[1])
     except (OSError, ValueError, KeyError) as exc:
-        print(f"cannot start the course's sandboxed kernel: {exc}", file=sys.stderr)
+        print(_("cannot start the course's sandboxed kernel: {problem}").format(problem=exc), file=sys.stderr)
         return 2
     command = kernel_command(private, os.getcwd())
     os.execve(command[0], command, env)

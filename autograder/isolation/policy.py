@@ -15,10 +15,12 @@ from pathlib import Path
 from autograder.assignments import ASSIGNMENTS, Assignment
 from autograder.isolation import bwrap
 from autograder.paths import data_root
+from autograder.i18n import N_, _
 
 NUMPY_PACKAGES = (
     "numpy", "scipy", "matplotlib", "mpl_toolkits", "PIL", "pillow", "contourpy", "cycler", "kiwisolver",
     "fontTools", "pyparsing", "dateutil", "six", "packaging",
+    "polib",  # the child's messages in the learner's language (autograder/i18n.py)
     "IPython", "traitlets", "pygments", "decorator",  # the grader's own reading of %magics and !commands
 )
 HIDDEN_IN_NUMPY_ASSIGNMENTS = ("scipy/signal", "scipy/ndimage")  # torch is simply not mounted
@@ -37,7 +39,7 @@ NUMPY_SIBLING_IMPORTERS = ("06-training",)
 STANDINS_IN_CHILD = ("06-training",)
 NUMPY_SIBLING_IMPORTERS_EXTRA = ("data.py", "isolation/__init__.py", "isolation/standins.py")
 SANDBOX_ENV_VAR = "AUTOGRADER_SANDBOX"
-WARNING = "warning: bubblewrap is not available ({reason}); grading with the weaker built-in guards (see the README's threat model)"
+WARNING = N_("warning: bubblewrap is not available ({reason}); grading with the weaker built-in guards (see the README's threat model)")
 
 
 class IsolationUnavailable(RuntimeError):
@@ -57,11 +59,11 @@ def use_bwrap(strict: bool) -> bool:
     """
     reason = bwrap.unavailable_reason()
     if os.environ.get(SANDBOX_ENV_VAR) == "guards" and reason is None:
-        reason = f"{SANDBOX_ENV_VAR}=guards asks for the fallback"  # benchmarks compare the two
+        reason = _("{variable}=guards asks for the fallback").format(variable=SANDBOX_ENV_VAR)  # benchmarks compare the two
     if reason is None:
         return True
     if strict or strict_by_default():
-        raise IsolationUnavailable(f"official grading needs the bubblewrap sandbox, but {reason}")
+        raise IsolationUnavailable(_("official grading needs the bubblewrap sandbox, but {reason}").format(reason=reason))
     _warn_once(reason)
     return False
 
@@ -72,7 +74,7 @@ _warned: list[str] = []
 def _warn_once(reason: str) -> None:
     if not _warned:
         _warned.append(reason)
-        print(WARNING.format(reason=reason), file=sys.stderr)
+        print(_(WARNING).format(reason=reason), file=sys.stderr)
 
 
 def notebook_mounts(notebook_path: str | os.PathLike[str], assignment: Assignment) -> tuple[bwrap.Mounts, str]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from autograder.i18n import _
 from autograder.errors import CourseSetupError
 from autograder.paths import REFERENCE_DIR
 
@@ -61,7 +62,7 @@ def read_manifest(directory: Path | None = None) -> dict[str, dict[str, Any]]:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise WeightsError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}); restore it with git or rerun `make train`") from error
+        raise WeightsError(_("{path} is not valid JSON ({problem} at line {line}); restore it with git or rerun `make train`").format(path=path, problem=error.msg, line=error.lineno)) from error
 
 
 def write_manifest_entry(name: str, entry: dict[str, Any], directory: Path | None = None) -> Path:
@@ -100,14 +101,14 @@ def verified_path(name: str, directory: Path | None = None) -> Path:
     manifest = read_manifest(directory)
     if name not in manifest:
         known = ", ".join(sorted(manifest)) or "none"
-        raise WeightsError(f"no reference weights for model {name!r} in {manifest_path(directory)} (known: {known}); run `python -m autograder.reference.train {name}`")
+        raise WeightsError(_("no reference weights for model {name} in {manifest} (known: {known}); run `python -m autograder.reference.train {name}`").format(name=name, manifest=manifest_path(directory), known=known))
     path = weights_path(name, directory)
     if not path.exists():
-        raise WeightsError(f"{path} is missing; restore it with git or run `python -m autograder.reference.train {name}`")
+        raise WeightsError(_("{path} is missing; restore it with git or run `python -m autograder.reference.train {name}`").format(path=path, name=name))
     expected = manifest[name]["sha256"]
     actual = sha256_file(path)
     if actual != expected:
-        raise WeightsError(f"{path} has SHA-256 {actual[:12]}... but the manifest expects {expected[:12]}...; the file is corrupt or modified: restore it with git or retrain")
+        raise WeightsError(_("{path} has SHA-256 {actual}... but the manifest expects {expected}...; the file is corrupt or modified: restore it with git or retrain").format(path=path, actual=f"{actual[:12]}", expected=f"{expected[:12]}"))
     return path
 
 
@@ -127,7 +128,7 @@ def load(name: str, directory: Path | None = None) -> "nn.Module":
     from autograder.reference.models import MODELS
 
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise ValueError(_("unknown model {name}; choose one of {models}").format(name=repr(name), models=', '.join(MODELS)))
     model = MODELS[name]()
     model.load_state_dict(load_file(verified_path(name, directory), device="cpu"))
     return model.eval()
