@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS, get_assignment
 from autograder.classroom.consistency import mismatches
-from autograder.i18n import CHINESE, translate
+from autograder.i18n import CHINESE, catalog, translate
+from autograder.paths import PACKAGE_DIR
 from autograder.learner import InProcessLearner
 from autograder.notebook import execute_cells, notebook_dir_set, read_notebook, solution_functions, solution_with_replacements
 from autograder.oracles import build_oracles, load_oracles
@@ -207,6 +208,19 @@ def assert_hint_in_chinese(message: str | None, hint: str) -> None:
     chinese = translate(hint, lang=CHINESE)
     assert chinese != hint, f"the zh_CN catalog has no translation of: {hint}"
     assert message and chinese in message and hint not in message, message
+
+
+def assert_every_message_translated(module: str, assignment_id: str | None = None) -> None:
+    """Every message marked in ``autograder/<module>.py`` (``_()``, ``N_()``), and every check
+    title of ``assignment_id``, has a zh_CN translation: a new English hint fails until translated."""
+    from babel.messages.extract import extract_from_file
+
+    path = PACKAGE_DIR / (module.replace(".", "/") + ".py")
+    marked = {message for _, message, _, _ in extract_from_file("python", str(path), keywords={"_": None, "N_": None})}
+    assert marked, f"no marked messages in {path}"
+    titles = {check.title for check in checks_for(assignment_id, include_hidden=True)} if assignment_id else set()
+    translated = catalog("autograder", CHINESE)
+    assert sorted((marked | titles) - set(translated)) == []
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from conftest import (
     assert_every_check_says_not_implemented,
     assert_one_edit_each,
     assert_grading_imports_no_torch,
+    assert_every_message_translated,
     assert_hint_in_chinese,
     assert_matches_torch,
     assert_notebook_is_numpy_only,
@@ -270,3 +271,7 @@ def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_englis
     monkeypatch.setenv(LANG_ENV_VAR, CHINESE)
     results = run_checks(variant_learner(ASSIGNMENT, VARIANTS["relu gradient 1 at 0"][0]), ASSIGNMENT, ["04.relu_backward.zero_input"])
     assert_hint_in_chinese(results["04.relu_backward.zero_input"], backprop.RELU_AT_ZERO_HINT)
+
+
+def test_every_message_and_check_title_has_a_chinese_translation() -> None:
+    assert_every_message_translated("checks.backprop", ASSIGNMENT)

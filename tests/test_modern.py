@@ -25,6 +25,7 @@ from autograder.resnet import RESNET_PARAMETERS, resnet18, resnet34, resnet50
 from conftest import (
     assert_every_check_passes,
     assert_every_check_says_not_implemented,
+    assert_every_message_translated,
     assert_hint_in_chinese,
     assert_matches_torch,
     assert_one_edit_each,
@@ -297,3 +298,7 @@ def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_englis
     monkeypatch.setenv(LANG_ENV_VAR, CHINESE)
     results = run_checks(variant_learner(ASSIGNMENT, VARIANTS["eps outside the square root"][0]), ASSIGNMENT, [BN_TRAIN])
     assert_hint_in_chinese(results[BN_TRAIN], modern.EPS_HINT)
+
+
+def test_every_message_and_check_title_has_a_chinese_translation() -> None:
+    assert_every_message_translated("checks.modern", ASSIGNMENT)

@@ -23,6 +23,7 @@ from autograder.registry import checks_for
 
 from conftest import (
     assert_every_check_says_not_implemented,
+    assert_every_message_translated,
     assert_hint_in_chinese,
     assert_notebook_is_numpy_only,
     assert_one_edit_each,
@@ -247,3 +248,7 @@ def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_englis
     monkeypatch.setenv(LANG_ENV_VAR, CHINESE)
     results = run_checks(variant_learner(ASSIGNMENT, VARIANTS["weight decay on the biases too"][0]), ASSIGNMENT, [SGD])
     assert_hint_in_chinese(results[SGD], training.SGD_HINTS["decay_on_biases"])
+
+
+def test_every_message_and_check_title_has_a_chinese_translation() -> None:
+    assert_every_message_translated("checks.training", ASSIGNMENT)

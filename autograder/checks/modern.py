@@ -438,11 +438,11 @@ def _resnet_summary(learner: Learner, num_classes: int, forward: bool = False) -
 
 def _state_hint(missing: Sequence[str], extra: Sequence[str]) -> str:
     if any(".downsample." in key for key in missing):
-        return " " + _("Hint: the first block of layer2, layer3 and layer4 changes shape; its shortcut is `downsample`, an nn.Sequential of a 1x1 convolution "
-                       "with stride 2 (no bias) and a BatchNorm2d.")
+        return _("the first block of layer2, layer3 and layer4 changes shape; its shortcut is `downsample`, an nn.Sequential of a 1x1 convolution "
+                 "with stride 2 (no bias) and a BatchNorm2d.")
     if any(key.endswith(".bias") and ".conv" in key or key.startswith("conv1.bias") for key in extra):
-        return " " + _("Hint: convolutions followed by batch norm have no bias (bias=False): BN's shift takes its place.")
-    return " " + _("Hint: name the modules as torchvision does: conv1, bn1, relu, maxpool, layer1..layer4 (blocks with conv1, bn1, conv2, bn2, downsample), avgpool, fc.")
+        return _("convolutions followed by batch norm have no bias (bias=False): BN's shift takes its place.")
+    return _("name the modules as torchvision does: conv1, bn1, relu, maxpool, layer1..layer4 (blocks with conv1, bn1, conv2, bn2, downsample), avgpool, fc.")
 
 
 def _listed(keys: Sequence[str]) -> str:
@@ -462,7 +462,8 @@ def test_build_resnet18_structure(learner: Learner) -> None:
         if missing or extra:
             listed = [_("missing {keys}").format(keys=_listed(missing))] if missing else []
             listed += [_("unexpected {keys}").format(keys=_listed(extra))] if extra else []
-            raise CheckFailed(_("{call}: its state_dict keys differ from torchvision's resnet18: {listed}.").format(call=call, listed="; ".join(listed)) + _state_hint(missing, extra))
+            raise CheckFailed(_("{call}: its state_dict keys differ from torchvision's resnet18: {listed}. Hint: {hint}").format(
+                call=call, listed="; ".join(listed), hint=_state_hint(missing, extra)))
         shapes = dict((key, _shape_text(shape)) for key, shape in summary["state"])
         for key, expected in zip(expected_keys, _oracle(f"resnet18.{classes}.shapes").tolist()):
             assert_equal(shapes[key], expected, call=call, what=_("the shape of state_dict[{key}]").format(key=repr(key)))
