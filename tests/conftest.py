@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 
 from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS, get_assignment
 from autograder.classroom.consistency import mismatches
-from autograder.i18n import CHINESE, catalog, translate
-from autograder.paths import PACKAGE_DIR
+from autograder.i18n import CHINESE, LANG_ENV_VAR, set_language, translate
 from autograder.learner import InProcessLearner
 from autograder.notebook import execute_cells, notebook_dir_set, read_notebook, solution_functions, solution_with_replacements
 from autograder.oracles import build_oracles, load_oracles
@@ -210,17 +209,14 @@ def assert_hint_in_chinese(message: str | None, hint: str) -> None:
     assert message and chinese in message and hint not in message, message
 
 
-def assert_every_message_translated(module: str, assignment_id: str | None = None) -> None:
-    """Every message marked in ``autograder/<module>.py`` (``_()``, ``N_()``), and every check
-    title of ``assignment_id``, has a zh_CN translation: a new English hint fails until translated."""
-    from babel.messages.extract import extract_from_file
-
-    path = PACKAGE_DIR / (module.replace(".", "/") + ".py")
-    marked = {message for _, message, _, _ in extract_from_file("python", str(path), keywords={"_": None, "N_": None})}
-    assert marked, f"no marked messages in {path}"
-    titles = {check.title for check in checks_for(assignment_id, include_hidden=True)} if assignment_id else set()
-    translated = catalog("autograder", CHINESE)
-    assert sorted((marked | titles) - set(translated)) == []
+@pytest.fixture
+def in_chinese(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The grader speaks Chinese during the test, whatever language was chosen before it; after
+    it, the environment's language again."""
+    monkeypatch.setenv(LANG_ENV_VAR, CHINESE)
+    set_language(CHINESE)
+    yield
+    set_language(None)
 
 
 @pytest.fixture(scope="module")

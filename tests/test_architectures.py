@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from autograder.assignments import get_assignment
 from autograder.checks import architectures
-from autograder.i18n import CHINESE, LANG_ENV_VAR
 from autograder.learner import InProcessLearner
 from autograder.oracles import load_oracles
 from autograder.reference import load
@@ -23,7 +22,6 @@ from autograder.registry import checks_for
 from conftest import (
     assert_every_check_passes,
     assert_every_check_says_not_implemented,
-    assert_every_message_translated,
     assert_hint_in_chinese,
     assert_one_edit_each,
     assert_oracle_fixture_is_fresh,
@@ -225,13 +223,7 @@ def test_report_blames_lenet5_forward_itself_when_it_is_wrong_with_the_course_la
 
 
 
-def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(LANG_ENV_VAR, CHINESE)
+def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], in_chinese: None) -> None:
     learner = variant_learner(ASSIGNMENT, VARIANTS["count_conv_params forgets the bias"][0])
     message = failures(learner, ["05.count_conv_params.values"]).get("05.count_conv_params.values")
     assert_hint_in_chinese(message, "add the biases: one per output channel (c_out of them).")
-
-
-def test_every_message_and_check_title_has_a_chinese_translation() -> None:
-    assert_every_message_translated("checks.architectures", ASSIGNMENT)
-    assert_every_message_translated("own_layers")

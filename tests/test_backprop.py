@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from autograder.checks import backprop
 from autograder.checks.padding_stride import as_pair
-from autograder.i18n import CHINESE, LANG_ENV_VAR
 from autograder.learner import PROBE_FUNCTIONS, InProcessLearner
 from autograder.registry import checks_for
 
@@ -23,7 +22,6 @@ from conftest import (
     assert_every_check_says_not_implemented,
     assert_one_edit_each,
     assert_grading_imports_no_torch,
-    assert_every_message_translated,
     assert_hint_in_chinese,
     assert_matches_torch,
     assert_notebook_is_numpy_only,
@@ -267,11 +265,6 @@ def test_seeded_bug_fails_exactly_the_right_checks_with_its_hint(variant_learner
     assert_seeded_bug_caught(results, failing, dict.fromkeys(failing, hint))
 
 
-def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(LANG_ENV_VAR, CHINESE)
+def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], in_chinese: None) -> None:
     results = run_checks(variant_learner(ASSIGNMENT, VARIANTS["relu gradient 1 at 0"][0]), ASSIGNMENT, ["04.relu_backward.zero_input"])
     assert_hint_in_chinese(results["04.relu_backward.zero_input"], backprop.RELU_AT_ZERO_HINT)
-
-
-def test_every_message_and_check_title_has_a_chinese_translation() -> None:
-    assert_every_message_translated("checks.backprop", ASSIGNMENT)

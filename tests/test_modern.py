@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from autograder import engine
 from autograder.checks import modern
-from autograder.i18n import CHINESE, LANG_ENV_VAR
 from autograder.learner import InProcessLearner, NumPyOnlyViolation, initialization_skipped, numpy_only
 from autograder.notebook import read_notebook
 from autograder.registry import checks_for
@@ -25,7 +24,6 @@ from autograder.resnet import RESNET_PARAMETERS, resnet18, resnet34, resnet50
 from conftest import (
     assert_every_check_passes,
     assert_every_check_says_not_implemented,
-    assert_every_message_translated,
     assert_hint_in_chinese,
     assert_matches_torch,
     assert_one_edit_each,
@@ -294,11 +292,6 @@ def test_seeded_bug_fails_exactly_the_right_checks_with_its_hint(variant_learner
     assert_seeded_bug_caught(results, failing, hints)
 
 
-def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(LANG_ENV_VAR, CHINESE)
+def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], in_chinese: None) -> None:
     results = run_checks(variant_learner(ASSIGNMENT, VARIANTS["eps outside the square root"][0]), ASSIGNMENT, [BN_TRAIN])
     assert_hint_in_chinese(results[BN_TRAIN], modern.EPS_HINT)
-
-
-def test_every_message_and_check_title_has_a_chinese_translation() -> None:
-    assert_every_message_translated("checks.modern", ASSIGNMENT)

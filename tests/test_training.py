@@ -15,7 +15,6 @@ import torch
 
 from autograder.assignments import get_assignment
 from autograder.checks import training
-from autograder.i18n import CHINESE, LANG_ENV_VAR
 from autograder.learner import InProcessLearner
 from autograder.notebook import solution_functions
 from autograder.oracles import load_oracles
@@ -23,7 +22,6 @@ from autograder.registry import checks_for
 
 from conftest import (
     assert_every_check_says_not_implemented,
-    assert_every_message_translated,
     assert_hint_in_chinese,
     assert_notebook_is_numpy_only,
     assert_one_edit_each,
@@ -244,11 +242,6 @@ def test_broken_04_relu_backward_still_earns_the_06_points_and_the_report_names_
     assert "✓ your conv2d_backward (from 04-backprop) matches" in report
 
 
-def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(LANG_ENV_VAR, CHINESE)
+def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], in_chinese: None) -> None:
     results = run_checks(variant_learner(ASSIGNMENT, VARIANTS["weight decay on the biases too"][0]), ASSIGNMENT, [SGD])
     assert_hint_in_chinese(results[SGD], training.SGD_HINTS["decay_on_biases"])
-
-
-def test_every_message_and_check_title_has_a_chinese_translation() -> None:
-    assert_every_message_translated("checks.training", ASSIGNMENT)

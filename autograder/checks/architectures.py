@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from autograder.checks.backprop import _Shown
 from autograder.compare import assert_equal, assert_matches, describe_call, matching_hint
 from autograder.i18n import N_, _
 from autograder.learner import Learner, LearnerError, leaf_layers
@@ -298,7 +299,8 @@ def _lenet5_hints() -> list[tuple[str, np.ndarray]]:
 
 
 def _swapped_call_text(count: int) -> str:
-    return _("lenet5_forward(params, float64 array ({count}, 1, 28, 28)) with the course's layers").format(count=count)
+    images = np.broadcast_to(np.float64(0.0), (count, 1, 28, 28))  # shown by its dtype and shape only
+    return _("{call} with the course's layers").format(call=describe_call("lenet5_forward", _Shown("params"), images))
 
 
 def _assert_logits(got: Any, expected: np.ndarray, call: str, hints: Sequence[tuple[str, np.ndarray]] = ()) -> None:
