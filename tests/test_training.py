@@ -18,7 +18,7 @@ from autograder.checks import training
 from autograder.learner import InProcessLearner
 from autograder.notebook import solution_functions
 from autograder.oracles import load_oracles
-from autograder.registry import checks_for
+from autograder.registry import checks_for, get_check
 
 from conftest import (
     assert_every_check_says_not_implemented,
@@ -130,6 +130,10 @@ def test_the_gate_prints_progress_lines_while_it_trains(capfd: pytest.CaptureFix
     err = capfd.readouterr().err
     assert "trained on 500 of 30,000 images" in err and "trained on 30,000 of 30,000 images" in err
     assert "needs 95%" in (results[GATE] or "")
+
+
+def test_the_gate_title_states_its_accuracy_images_and_time_limit() -> None:
+    assert get_check(GATE).title == f"train reaches {training.GATE_ACCURACY:.0%} test accuracy on {training.GATE_TRAIN_IMAGES:,} MNIST images within {training.GATE_TIME_LIMIT:.0f} s"
 
 
 def test_the_gate_fails_a_train_over_the_time_limit_with_a_message_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

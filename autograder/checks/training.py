@@ -498,7 +498,8 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-@check("06.train.accuracy", f"train reaches {GATE_ACCURACY:.0%} test accuracy on {GATE_TRAIN_IMAGES:,} MNIST images within {GATE_TIME_LIMIT:.0f} s", points=4)
+# The title is a literal, so that the catalog extraction finds it; tests/test_training.py checks it states the constants.
+@check("06.train.accuracy", N_("train reaches 95% test accuracy on 6,000 MNIST images within 600 s"), points=4)
 def test_train_accuracy(learner: Learner) -> None:
     x, y = mnist_subset("train", GATE_TRAIN_IMAGES)
     x_test, y_test = mnist_subset("test", GATE_TEST_IMAGES)
