@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+from autograder.i18n import _
 from autograder.learner import Learner
 
 # Which assignment each composable layer belongs to: the learner's own copy is imported from that
@@ -40,11 +41,11 @@ def one_layer_at_a_time(learner: Learner, sources: Mapping[str, str], difference
     lines = []
     for name, source in sources.items():
         if not learner.has(name):
-            lines.append(f"    ✗ your {name} (from {source}) is not defined here: the import cell could not load it from your {source} notebook")
+            lines.append("    ✗ " + _("your {name} (from {source}) is not defined here: the import cell could not load it from your {source} notebook").format(name=name, source=source))
             continue
         result = difference({other: src for other, src in sources.items() if other != name})
         if result is None:
-            lines.append(f"    ✓ your {name} (from {source}) matches")
+            lines.append("    ✓ " + _("your {name} (from {source}) matches").format(name=name, source=source))
         else:
-            lines.append(f"    ✗ your {name} (from {source}) {result}; the {source} checks say more")
+            lines.append("    ✗ " + _("your {name} (from {source}) {result}; the {source} checks say more").format(name=name, source=source, result=result))
     return lines

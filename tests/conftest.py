@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from autograder.assignments import FORBIDDEN_IN_NUMPY_ASSIGNMENTS, get_assignment
 from autograder.classroom.consistency import mismatches
+from autograder.i18n import CHINESE, LANG_ENV_VAR, set_language, translate
 from autograder.learner import InProcessLearner
 from autograder.notebook import execute_cells, notebook_dir_set, read_notebook, solution_functions, solution_with_replacements
 from autograder.oracles import build_oracles, load_oracles
@@ -202,6 +203,24 @@ def assert_seeded_bug_caught(results: Mapping[str, str | None], failing: set[str
     assert {check_id for check_id, message in results.items() if message} == failing, results
     for hinted, hint in hints.items():
         assert hint in (results[hinted] or ""), results[hinted]
+
+
+def assert_hint_in_chinese(message: str | None, hint: str) -> None:
+    """``message`` (graded with the language set to zh_CN) carries the Chinese translation of the
+    English ``hint``, and not the English."""
+    chinese = translate(hint, lang=CHINESE)
+    assert chinese != hint, f"the zh_CN catalog has no translation of: {hint}"
+    assert message and chinese in message and hint not in message, message
+
+
+@pytest.fixture
+def in_chinese(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The grader speaks Chinese during the test, whatever language was chosen before it; after
+    it, the environment's language again."""
+    monkeypatch.setenv(LANG_ENV_VAR, CHINESE)
+    set_language(CHINESE)
+    yield
+    set_language(None)
 
 
 @pytest.fixture(scope="module")

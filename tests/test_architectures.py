@@ -22,6 +22,7 @@ from autograder.registry import checks_for
 from conftest import (
     assert_every_check_passes,
     assert_every_check_says_not_implemented,
+    assert_hint_in_chinese,
     assert_one_edit_each,
     assert_oracle_fixture_is_fresh,
     assert_seeded_bug_caught,
@@ -220,3 +221,9 @@ def test_report_blames_lenet5_forward_itself_when_it_is_wrong_with_the_course_la
     learner = variant_learner(ASSIGNMENT, VARIANTS["LeNet missing the ReLU after fc2"][0])
     assert "does not match the reference even with the course's layers" in architectures.own_layers_report(learner)
 
+
+
+def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], in_chinese: None) -> None:
+    learner = variant_learner(ASSIGNMENT, VARIANTS["count_conv_params forgets the bias"][0])
+    message = failures(learner, ["05.count_conv_params.values"]).get("05.count_conv_params.values")
+    assert_hint_in_chinese(message, "add the biases: one per output channel (c_out of them).")

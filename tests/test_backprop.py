@@ -22,6 +22,7 @@ from conftest import (
     assert_every_check_says_not_implemented,
     assert_one_edit_each,
     assert_grading_imports_no_torch,
+    assert_hint_in_chinese,
     assert_matches_torch,
     assert_notebook_is_numpy_only,
     assert_oracle_fixture_is_fresh,
@@ -262,3 +263,8 @@ def test_seeded_bug_fails_exactly_the_right_checks_with_its_hint(variant_learner
     assert_one_edit_each(ASSIGNMENT, replacements)
     results = run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT)
     assert_seeded_bug_caught(results, failing, dict.fromkeys(failing, hint))
+
+
+def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], in_chinese: None) -> None:
+    results = run_checks(variant_learner(ASSIGNMENT, VARIANTS["relu gradient 1 at 0"][0]), ASSIGNMENT, ["04.relu_backward.zero_input"])
+    assert_hint_in_chinese(results["04.relu_backward.zero_input"], backprop.RELU_AT_ZERO_HINT)

@@ -24,6 +24,7 @@ from autograder.resnet import RESNET_PARAMETERS, resnet18, resnet34, resnet50
 from conftest import (
     assert_every_check_passes,
     assert_every_check_says_not_implemented,
+    assert_hint_in_chinese,
     assert_matches_torch,
     assert_one_edit_each,
     assert_oracle_fixture_is_fresh,
@@ -289,3 +290,8 @@ def test_seeded_bug_fails_exactly_the_right_checks_with_its_hint(variant_learner
     functions = {check_id.split(".")[1] for check_id in failing}
     results = run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT, [c.id for c in checks_for(ASSIGNMENT) if c.id.split(".")[1] in functions])
     assert_seeded_bug_caught(results, failing, hints)
+
+
+def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], in_chinese: None) -> None:
+    results = run_checks(variant_learner(ASSIGNMENT, VARIANTS["eps outside the square root"][0]), ASSIGNMENT, [BN_TRAIN])
+    assert_hint_in_chinese(results[BN_TRAIN], modern.EPS_HINT)

@@ -18,10 +18,11 @@ from autograder.checks import training
 from autograder.learner import InProcessLearner
 from autograder.notebook import solution_functions
 from autograder.oracles import load_oracles
-from autograder.registry import checks_for
+from autograder.registry import checks_for, get_check
 
 from conftest import (
     assert_every_check_says_not_implemented,
+    assert_hint_in_chinese,
     assert_notebook_is_numpy_only,
     assert_one_edit_each,
     assert_oracle_fixture_is_fresh,
@@ -129,6 +130,10 @@ def test_the_gate_prints_progress_lines_while_it_trains(capfd: pytest.CaptureFix
     err = capfd.readouterr().err
     assert "trained on 500 of 30,000 images" in err and "trained on 30,000 of 30,000 images" in err
     assert "needs 95%" in (results[GATE] or "")
+
+
+def test_the_gate_title_states_its_accuracy_images_and_time_limit() -> None:
+    assert get_check(GATE).title == f"train reaches {training.GATE_ACCURACY:.0%} test accuracy on {training.GATE_TRAIN_IMAGES:,} MNIST images within {training.GATE_TIME_LIMIT:.0f} s"
 
 
 def test_the_gate_fails_a_train_over_the_time_limit_with_a_message_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -239,3 +244,8 @@ def test_broken_04_relu_backward_still_earns_the_06_points_and_the_report_names_
     assert "✗ with all your own layers" in report
     assert "✗ your relu_backward (from 04-backprop)" in report
     assert "✓ your conv2d_backward (from 04-backprop) matches" in report
+
+
+def test_a_seeded_bug_graded_in_chinese_gets_the_chinese_hint_and_not_the_english(variant_learner: Callable[..., InProcessLearner], in_chinese: None) -> None:
+    results = run_checks(variant_learner(ASSIGNMENT, VARIANTS["weight decay on the biases too"][0]), ASSIGNMENT, [SGD])
+    assert_hint_in_chinese(results[SGD], training.SGD_HINTS["decay_on_biases"])

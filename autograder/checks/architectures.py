@@ -14,12 +14,14 @@ receptive fields. Grading reads them from the oracle fixture and never imports t
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import lru_cache, reduce
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from autograder.checks.backprop import _Shown
 from autograder.compare import assert_equal, assert_matches, describe_call, matching_hint
+from autograder.i18n import N_, _
 from autograder.learner import Learner, LearnerError, leaf_layers
 from autograder.oracles import oracle
 from autograder.own_layers import layer_sources, one_layer_at_a_time
@@ -113,7 +115,7 @@ def build_oracles() -> dict[str, np.ndarray]:
 
     # LeNet-5, float64 (the float32 weights converted exactly).
     model = load("lenet5").double()
-    x, _ = mnist_inputs(ACCURACY_IMAGES)
+    x, __ = mnist_inputs(ACCURACY_IMAGES)
     with torch.no_grad():
         xt = torch.from_numpy(x)
         logits = model(xt)
@@ -283,36 +285,37 @@ def _int(key: str) -> int:
 # LeNet-5, graded with the course's layers swapped in
 
 NO_RELU_HINTS = {
-    "conv1": "a ReLU is missing after conv1 (before the first max pooling).",
-    "conv2": "a ReLU is missing after conv2 (before the second max pooling).",
-    "fc1": "a ReLU is missing after fc1.",
-    "fc2": "a ReLU is missing after fc2.",
+    "conv1": N_("a ReLU is missing after conv1 (before the first max pooling)."),
+    "conv2": N_("a ReLU is missing after conv2 (before the second max pooling)."),
+    "fc1": N_("a ReLU is missing after fc1."),
+    "fc2": N_("a ReLU is missing after fc2."),
 }
-FLATTEN_HINT = "flatten in (C, H, W) order, as torch.flatten(x, 1) does: h.reshape(len(h), -1) on the (N, 16, 5, 5) array, without moving the channels last."
+FLATTEN_HINT = N_("flatten in (C, H, W) order, as torch.flatten(x, 1) does: h.reshape(len(h), -1) on the (N, 16, 5, 5) array, without moving the channels last.")
 
 
 def _lenet5_hints() -> list[tuple[str, np.ndarray]]:
-    hints = [(text, _oracle(f"lenet5.wrong.no_relu_{name}")) for name, text in NO_RELU_HINTS.items()]
-    return hints + [(FLATTEN_HINT, _oracle("lenet5.wrong.flatten_hwc"))]
+    hints = [(_(text), _oracle(f"lenet5.wrong.no_relu_{name}")) for name, text in NO_RELU_HINTS.items()]
+    return hints + [(_(FLATTEN_HINT), _oracle("lenet5.wrong.flatten_hwc"))]
 
 
 def _swapped_call_text(count: int) -> str:
-    return f"lenet5_forward(params, float64 array ({count}, 1, 28, 28)) with the course's layers"
+    images = np.broadcast_to(np.float64(0.0), (count, 1, 28, 28))  # shown by its dtype and shape only
+    return _("{call} with the course's layers").format(call=describe_call("lenet5_forward", _Shown("params"), images))
 
 
 def _assert_logits(got: Any, expected: np.ndarray, call: str, hints: Sequence[tuple[str, np.ndarray]] = ()) -> None:
     scale = max(1.0, float(np.max(np.abs(expected))))
-    assert_matches(got, expected, call=call, what="the logits array", tolerance=LOGITS_ATOL / scale, hints=hints)
+    assert_matches(got, expected, call=call, what=_("the logits array"), tolerance=LOGITS_ATOL / scale, hints=hints)
 
 
-@check("05.lenet5_forward.logits", "lenet5_forward reproduces the reference LeNet-5's logits (to 1e-6)", points=4)
+@check("05.lenet5_forward.logits", N_("lenet5_forward reproduces the reference LeNet-5's logits (to 1e-6)"), points=4)
 def test_lenet5_forward_logits(learner: Learner) -> None:
-    x, _ = mnist_inputs(LOGITS_IMAGES)
+    x, __ = mnist_inputs(LOGITS_IMAGES)
     got = learner.call_with_standins("lenet5_forward", LAYER_SOURCES, lenet5_params(), x)
     _assert_logits(got, _oracle("lenet5.logits"), _swapped_call_text(LOGITS_IMAGES), _lenet5_hints())
 
 
-@check("05.lenet5_forward.accuracy", "lenet5_forward classifies 2,000 test images as accurately as the reference", points=3)
+@check("05.lenet5_forward.accuracy", N_("lenet5_forward classifies 2,000 test images as accurately as the reference"), points=3)
 def test_lenet5_forward_accuracy(learner: Learner) -> None:
     from autograder.reference import read_manifest
 
@@ -323,7 +326,8 @@ def test_lenet5_forward_accuracy(learner: Learner) -> None:
         batch = x[start:start + ACCURACY_BATCH]
         logits = learner.call_with_standins("lenet5_forward", LAYER_SOURCES, lenet5_params(), batch)
         if not isinstance(logits, np.ndarray) or logits.shape != (len(batch), 10):
-            raise CheckFailed(f"{_swapped_call_text(len(batch))}: must return logits of shape ({len(batch)}, 10), got {getattr(logits, 'shape', type(logits).__name__)}.")
+            raise CheckFailed(_("{call}: must return logits of shape ({images}, 10), got {got}.").format(
+                call=_swapped_call_text(len(batch)), images=len(batch), got=getattr(logits, "shape", type(logits).__name__)))
         parts.append(logits)
     logits = np.concatenate(parts)
     reference = _oracle("lenet5.predictions")
@@ -332,12 +336,13 @@ def test_lenet5_forward_accuracy(learner: Learner) -> None:
     if got != expected:
         hint = matching_hint(logits[:LOGITS_IMAGES], _lenet5_hints(), LOGITS_ATOL)
         full = read_manifest().get("lenet5", {}).get("test_accuracy")
-        on_full = f"; on all 10,000 test images it reaches {full:.2%}" if full is not None else ""
+        on_full = _("; on all 10,000 test images it reaches {accuracy:.2%}").format(accuracy=full) if full is not None else ""
         disagree = int(np.sum(logits.argmax(axis=1) != reference))
+        advice = _("Hint: {hint}").format(hint=hint) if hint else _("Check the layer order and every ReLU against the architecture table.")
         raise CheckFailed(
-            f"{call}: accuracy {got:.2%} on the first {ACCURACY_IMAGES} test images, but the reference LeNet-5 reaches {expected:.2%} on them{on_full}; "
-            f"{disagree} predictions differ from the reference's. "
-            + (f"Hint: {hint}" if hint else "Check the layer order and every ReLU against the architecture table.")
+            _("{call}: accuracy {got:.2%} on the first {images} test images, but the reference LeNet-5 reaches {expected:.2%} on them{on_full}; "
+              "{disagree} predictions differ from the reference's. {advice}").format(
+                call=call, got=got, images=ACCURACY_IMAGES, expected=expected, on_full=on_full, disagree=disagree, advice=advice)
         )
 
 
@@ -345,7 +350,7 @@ def test_lenet5_forward_accuracy(learner: Learner) -> None:
 # Parameter counts
 
 
-@check("05.count_conv_params.values", "count_conv_params counts weights and biases of a convolution", points=1)
+@check("05.count_conv_params.values", N_("count_conv_params counts weights and biases of a convolution"), points=1)
 def test_count_conv_params_values(learner: Learner) -> None:
     for i, (c_in, c_out, k, bias) in enumerate(CONV_COUNT_CASES):
         kh, kw = (k, k) if isinstance(k, int) else k
@@ -353,20 +358,20 @@ def test_count_conv_params_values(learner: Learner) -> None:
         got = learner.call("count_conv_params", c_in, c_out, k, bias=bias)
         hint = None
         if bias and got == c_out * c_in * kh * kw:
-            hint = "add the biases: one per output channel (c_out of them)."
+            hint = _("add the biases: one per output channel (c_out of them).")
         elif not bias and got == c_out * (c_in * kh * kw + 1):
-            hint = "with bias=False there are no biases to count."
+            hint = _("with bias=False there are no biases to count.")
         elif got == c_in * kh * kw + int(bias):
-            hint = "every output channel has its own kernel over all input channels: multiply by c_out."
+            hint = _("every output channel has its own kernel over all input channels: multiply by c_out.")
         assert_equal(_as_int(got), _int(f"count_conv.{i}"), call=call, hint=hint)
 
 
-@check("05.count_linear_params.values", "count_linear_params counts weights and biases of a linear layer", points=1)
+@check("05.count_linear_params.values", N_("count_linear_params counts weights and biases of a linear layer"), points=1)
 def test_count_linear_params_values(learner: Learner) -> None:
     for i, (n_in, n_out, bias) in enumerate(LINEAR_COUNT_CASES):
         call = describe_call("count_linear_params", n_in, n_out, bias=bias)
         got = learner.call("count_linear_params", n_in, n_out, bias=bias)
-        hint = "add the biases: one per output (n_out of them)." if bias and got == n_in * n_out else None
+        hint = _("add the biases: one per output (n_out of them).") if bias and got == n_in * n_out else None
         assert_equal(_as_int(got), _int(f"count_linear.{i}"), call=call, hint=hint)
 
 
@@ -383,7 +388,7 @@ def _check_network_count(learner: Learner, name: str, network: str, hints: Mappi
     """``name()`` must return the oracle ``<network>.parameters``; ``hints`` maps the oracle
     keys of wrong counts (``<network>.wrong.*``) to what that count forgot."""
     got = _as_int(learner.call(name))
-    by_count = {_int(f"{network}.wrong.{key}"): text for key, text in hints.items()}
+    by_count = {_int(f"{network}.wrong.{key}"): _(text) for key, text in hints.items()}
     hint = (by_count.get(got) or _one_layer_off(network, _int(f"{network}.parameters") - got)) if isinstance(got, int) else None
     assert_equal(got, _int(f"{network}.parameters"), call=f"{name}()", hint=hint)
 
@@ -393,38 +398,39 @@ def _one_layer_off(network: str, short_by: int) -> str | None:
     wrong (every layer that fits is named: VGG has several of one size)."""
     layers = list(zip(_oracle(f"{network}.layer_names").tolist(), _oracle(f"{network}.layer_weights").tolist(), _oracle(f"{network}.layer_biases").tolist()))
     readings = [
-        (lambda w, b: w + b == short_by, "the count is short by exactly the {n:,} parameters of {names}: is that layer missing from your list?"),
-        (lambda w, b: w + b == -short_by, "the count is over by exactly the {n:,} parameters of {names}: is that layer counted twice?"),
-        (lambda w, b: b == short_by, "the count is short by exactly the {n:,} biases of {names}."),
-        (lambda w, b: w == short_by, "the count is short by exactly the {n:,} weights of {names}."),
+        (lambda w, b: w + b == short_by, N_("the count is short by exactly the {n:,} parameters of {names}: is that layer missing from your list?")),
+        (lambda w, b: w + b == -short_by, N_("the count is over by exactly the {n:,} parameters of {names}: is that layer counted twice?")),
+        (lambda w, b: b == short_by, N_("the count is short by exactly the {n:,} biases of {names}.")),
+        (lambda w, b: w == short_by, N_("the count is short by exactly the {n:,} weights of {names}.")),
     ]
     for fits, text in readings:
         names = [name for name, w, b in layers if fits(w, b)]
         if names:
-            return text.format(n=abs(short_by), names=" or ".join(names))
+            either = reduce(lambda first, second: _("{first} or {second}").format(first=first, second=second), names)
+            return _(text).format(n=abs(short_by), names=either)
     return None
 
 
-CONV_BIAS_HINT = "the convolutions have biases too, one per output channel (check count_conv_params)."
+CONV_BIAS_HINT = N_("the convolutions have biases too, one per output channel (check count_conv_params).")
 
 
-@check("05.alexnet_param_count.total", "alexnet_param_count gives torchvision's 61,100,840", points=2)
+@check("05.alexnet_param_count.total", N_("alexnet_param_count gives torchvision's 61,100,840"), points=2)
 def test_alexnet_param_count_total(learner: Learner) -> None:
     _check_network_count(learner, "alexnet_param_count", "alexnet", {
-        "no_bias": "every convolution and linear layer has biases too.",
+        "no_bias": N_("every convolution and linear layer has biases too."),
         "no_conv_bias": CONV_BIAS_HINT,
-        "paper_widths": "that is the 2012 paper's channel widths (96, 256, 384, 384, 256); this course counts torchvision's AlexNet (64, 192, 384, 256, 256).",
-        "convs_only": "that is the convolutions only; the three linear layers hold most of AlexNet's parameters.",
+        "paper_widths": N_("that is the 2012 paper's channel widths (96, 256, 384, 384, 256); this course counts torchvision's AlexNet (64, 192, 384, 256, 256)."),
+        "convs_only": N_("that is the convolutions only; the three linear layers hold most of AlexNet's parameters."),
     })
 
 
-@check("05.vgg16_param_count.total", "vgg16_param_count gives torchvision's 138,357,544", points=2)
+@check("05.vgg16_param_count.total", N_("vgg16_param_count gives torchvision's 138,357,544"), points=2)
 def test_vgg16_param_count_total(learner: Learner) -> None:
     _check_network_count(learner, "vgg16_param_count", "vgg16", {
-        "no_bias": "every convolution and linear layer has biases too.",
-        "no_fc_bias": "the linear layers have biases too.",
+        "no_bias": N_("every convolution and linear layer has biases too."),
+        "no_fc_bias": N_("the linear layers have biases too."),
         "no_conv_bias": CONV_BIAS_HINT,
-        "convs_only": "that is the 13 convolutions only; add the three linear layers (512 * 7 * 7 -> 4096 -> 4096 -> 1000).",
+        "convs_only": N_("that is the 13 convolutions only; add the three linear layers (512 * 7 * 7 -> 4096 -> 4096 -> 1000)."),
     })
 
 
@@ -432,17 +438,17 @@ def test_vgg16_param_count_total(learner: Learner) -> None:
 # Receptive field
 
 
-@check("05.receptive_field.values", "receptive_field matches autograd's measurement on stacks of convolutions", points=2)
+@check("05.receptive_field.values", N_("receptive_field matches autograd's measurement on stacks of convolutions"), points=2)
 def test_receptive_field_values(learner: Learner) -> None:
     for name, layers in RECEPTIVE_FIELD_CASES:
         layer_list = [tuple(layer) for layer in layers]
         call = describe_call("receptive_field", layer_list)
         got = _as_int(learner.call("receptive_field", layer_list))
         hint = None
-        if got == 1 + sum(k - 1 for k, _ in layers) and any(s > 1 for _, s in layers[:-1]):
-            hint = "each layer's kernel reaches further by the product of the strides before it: r += (k - 1) * jump, then jump *= s."
-        elif got == sum(k - 1 for k, _ in layers):
-            hint = "one output unit of a 1 x 1 stack already sees one input: start from r = 1."
+        if got == 1 + sum(k - 1 for k, _stride in layers) and any(s > 1 for _kernel, s in layers[:-1]):
+            hint = _("each layer's kernel reaches further by the product of the strides before it: r += (k - 1) * jump, then jump *= s.")
+        elif got == sum(k - 1 for k, _stride in layers):
+            hint = _("one output unit of a 1 x 1 stack already sees one input: start from r = 1.")
         assert_equal(got, _int(f"receptive_field.{name}"), call=call, hint=hint)
 
 
@@ -456,10 +462,10 @@ def _summary(learner: Learner, name: str, *args: Any, input_shape: Sequence[int]
         summary = learner.call_and_summarize(name, *args, input_shape=input_shape, **kwargs)
     except LearnerError as error:
         if "mat1 and mat2" in str(error) or "size mismatch" in str(error):
-            raise CheckFailed(f"{error} Hint: the first linear layer's input size must equal the flattened size of what comes before it.") from None
+            raise CheckFailed(_("{error} Hint: the first linear layer's input size must equal the flattened size of what comes before it.").format(error=error)) from None
         raise
     if not summary.get("is_module"):
-        raise CheckFailed(f"{call}: returned a {summary.get('type')}, expected a torch.nn.Module.")
+        raise CheckFailed(_("{call}: returned a {type}, expected a torch.nn.Module.").format(call=call, type=summary.get("type")))
     return summary, call
 
 
@@ -467,49 +473,53 @@ def _assert_layers(got: list[str], expected: Sequence[str], call: str) -> None:
     expected = [str(layer) for layer in expected]
     for index, (g, e) in enumerate(zip(got, expected)):
         if g != e:
-            raise CheckFailed(f"{call}: layer {index} is {g}, expected {e}.")
+            raise CheckFailed(_("{call}: layer {index} is {got}, expected {expected}.").format(call=call, index=index, got=g, expected=e))
     if len(got) != len(expected):
         more = got[len(expected):] or expected[len(got):]
-        word = "extra" if len(got) > len(expected) else "missing"
-        raise CheckFailed(f"{call}: has {len(got)} layers (without Flatten), expected {len(expected)}; {word}: {', '.join(more[:3])}.")
+        if len(got) > len(expected):
+            message = _("{call}: has {got} layers (without Flatten), expected {expected}; extra: {layers}.")
+        else:
+            message = _("{call}: has {got} layers (without Flatten), expected {expected}; missing: {layers}.")
+        raise CheckFailed(message.format(call=call, got=len(got), expected=len(expected), layers=", ".join(more[:3])))
 
 
-@check("05.vgg_block.structure", "vgg_block stacks 3x3 convolutions with ReLUs, then 2x2 max pooling", points=2)
+@check("05.vgg_block.structure", N_("vgg_block stacks 3x3 convolutions with ReLUs, then 2x2 max pooling"), points=2)
 def test_vgg_block_structure(learner: Learner) -> None:
     for i, (num_convs, c_in, c_out, input_shape) in enumerate(VGG_BLOCK_CASES):
         summary, call = _summary(learner, "vgg_block", num_convs, c_in, c_out, input_shape=input_shape)
-        call += f" on input {input_shape}"
+        call = _("{call} on input {shape}").format(call=call, shape=input_shape)
         if summary["type"] != "Sequential":
-            raise CheckFailed(f"{call}: returned a {summary['type']}, expected a torch.nn.Sequential.")
+            raise CheckFailed(_("{call}: returned a {type}, expected a torch.nn.Sequential.").format(call=call, type=summary["type"]))
         expected_shape = tuple(int(v) for v in _oracle(f"vgg_block.{i}.output_shape"))
         hint = None
         if summary["output_shape"] == input_shape[:1] + (c_out,) + input_shape[2:]:
-            hint = "the block ends with a 2x2 max pooling (stride 2), which halves height and width."
+            hint = _("the block ends with a 2x2 max pooling (stride 2), which halves height and width.")
         elif summary["output_shape"] is not None and summary["output_shape"][1:2] == (c_out,):
-            hint = "3x3 convolutions need padding=1 to keep the height and width."
-        assert_equal(summary["output_shape"], expected_shape, call=call, what="the output shape", hint=hint)
-        assert_equal(summary["parameters"], _int(f"vgg_block.{i}.parameters"), call=call, what="the parameter count")
+            hint = _("3x3 convolutions need padding=1 to keep the height and width.")
+        assert_equal(summary["output_shape"], expected_shape, call=call, what=_("the output shape"), hint=hint)
+        assert_equal(summary["parameters"], _int(f"vgg_block.{i}.parameters"), call=call, what=_("the parameter count"))
         _assert_layers(_layers(summary["layers"]), _oracle(f"vgg_block.{i}.layers").tolist(), call)
 
 
-@check("05.build_alexnet.structure", "build_alexnet builds torchvision's AlexNet layout (61,100,840 parameters)", points=3)
+@check("05.build_alexnet.structure", N_("build_alexnet builds torchvision's AlexNet layout (61,100,840 parameters)"), points=3)
 def test_build_alexnet_structure(learner: Learner) -> None:
     summary, call = _summary(learner, "build_alexnet", input_shape=ALEXNET_INPUT)
-    call += f" on input {ALEXNET_INPUT}"
-    assert_equal(summary["output_shape"], tuple(int(v) for v in _oracle("alexnet.output_shape")), call=call, what="the output shape")
+    call = _("{call} on input {shape}").format(call=call, shape=ALEXNET_INPUT)
+    assert_equal(summary["output_shape"], tuple(int(v) for v in _oracle("alexnet.output_shape")), call=call, what=_("the output shape"))
     expected = _int("alexnet.parameters")
-    hint = "compare with alexnet_param_count(): every layer's weights and biases." if summary["parameters"] != expected else None
-    assert_equal(summary["parameters"], expected, call=call, what="the parameter count", hint=hint)
+    hint = _("compare with alexnet_param_count(): every layer's weights and biases.") if summary["parameters"] != expected else None
+    assert_equal(summary["parameters"], expected, call=call, what=_("the parameter count"), hint=hint)
     _assert_layers(_layers(summary["layers"]), _oracle("alexnet.layers").tolist(), call)
     expected_keys = _oracle("alexnet.state_dict_keys").tolist()
     if summary["state_dict_keys"] != expected_keys:
         got_keys = summary["state_dict_keys"]
-        first = next((g for g, e in zip(got_keys, expected_keys) if g != e), (got_keys or ["nothing"])[0])
+        first = next((g for g, e in zip(got_keys, expected_keys) if g != e), (got_keys or [_("nothing")])[0])
         raise CheckFailed(
-            f"{call}: its state_dict keys start {', '.join(got_keys[:2])}... (first difference: {first}), expected torchvision's "
-            f"{', '.join(expected_keys[:2])}, ..., {expected_keys[-1]}, so that torchvision's weights would load. "
-            "Hint: give the model three attributes, features (an nn.Sequential of the convolutions, ReLUs and poolings), "
-            "avgpool (nn.AdaptiveAvgPool2d((6, 6))) and classifier (an nn.Sequential of dropouts, linear layers and ReLUs)."
+            _("{call}: its state_dict keys start {got}... (first difference: {first}), expected torchvision's "
+              "{expected}, ..., {last}, so that torchvision's weights would load. "
+              "Hint: give the model three attributes, features (an nn.Sequential of the convolutions, ReLUs and poolings), "
+              "avgpool (nn.AdaptiveAvgPool2d((6, 6))) and classifier (an nn.Sequential of dropouts, linear layers and ReLUs).").format(
+                call=call, got=", ".join(got_keys[:2]), first=first, expected=", ".join(expected_keys[:2]), last=expected_keys[-1])
         )
     # The layout passed a forward pass above; with num_classes only the head changes, so its
     # layers and count are compared without a second 0.1 s forward pass.
@@ -517,9 +527,10 @@ def test_build_alexnet_structure(learner: Learner) -> None:
     expected_layers = _oracle("alexnet.layers_10_classes").tolist()
     got_layers = _layers(summary["layers"])
     if got_layers[-1:] != expected_layers[-1:]:
-        raise CheckFailed(f"{call}: the last layer is {(got_layers or ['nothing'])[-1]}, expected {expected_layers[-1]}. Hint: the last linear layer has num_classes outputs.")
+        raise CheckFailed(_("{call}: the last layer is {got}, expected {expected}. Hint: the last linear layer has num_classes outputs.").format(
+            call=call, got=(got_layers or [_("nothing")])[-1], expected=expected_layers[-1]))
     _assert_layers(got_layers, expected_layers, call)
-    assert_equal(summary["parameters"], _int("alexnet.parameters_10_classes"), call=call, what="the parameter count")
+    assert_equal(summary["parameters"], _int("alexnet.parameters_10_classes"), call=call, what=_("the parameter count"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,38 +547,44 @@ def own_layers_report(learner: Learner) -> str:
     Returns:
         A few lines for the learner, without a trailing newline.
     """
-    title = f"Your own layers in lenet5_forward (not graded; first {REPORT_IMAGES} test images):"
+    title = _("Your own layers in lenet5_forward (not graded; first {images} test images):").format(images=REPORT_IMAGES)
     if not learner.has("lenet5_forward"):
-        return f"{title}\n  lenet5_forward is not defined yet, so there is nothing to report."
-    x, _ = mnist_inputs(REPORT_IMAGES)
+        return title + "\n  " + _("lenet5_forward is not defined yet, so there is nothing to report.")
+    x, _labels = mnist_inputs(REPORT_IMAGES)
     expected = _oracle("lenet5.logits")[:REPORT_IMAGES]
 
-    def difference(replacements: Mapping[str, str]) -> str | None:
+    def logits(replacements: Mapping[str, str]) -> Any:
+        """lenet5_forward's result with ``replacements`` swapped in (none: all the learner's own layers)."""
+        if replacements:
+            return learner.call_with_standins("lenet5_forward", replacements, lenet5_params(), x)
+        return learner.call("lenet5_forward", lenet5_params(), x)
+
+    def described(got: Any) -> str | None:
         """None when the logits match, else a short description of what went wrong."""
-        try:
-            if replacements:
-                got = learner.call_with_standins("lenet5_forward", replacements, lenet5_params(), x)
-            else:
-                got = learner.call("lenet5_forward", lenet5_params(), x)
-        except CheckFailed as error:
-            return f"fails: {error}"
         if not isinstance(got, np.ndarray) or got.shape != expected.shape:
-            return f"returns {getattr(got, 'shape', type(got).__name__)}, expected logits of shape {expected.shape}"
+            return _("returns {got}, expected logits of shape {shape}").format(got=getattr(got, "shape", type(got).__name__), shape=expected.shape)
         with np.errstate(invalid="ignore"):
             error_size = float(np.max(np.abs(got.astype(np.float64) - expected)))
         if error_size <= LOGITS_ATOL:
             return None
-        return "gives nan logits" if np.isnan(error_size) else f"logits differ from the reference by up to {error_size:.3g}"
+        return _("gives nan logits") if np.isnan(error_size) else _("logits differ from the reference by up to {error:.3g}").format(error=error_size)
 
-    with_course_layers = difference(LAYER_SOURCES)
-    if with_course_layers is not None and with_course_layers.startswith("fails: "):
-        return f"{title}\n  lenet5_forward cannot run yet: {with_course_layers.removeprefix('fails: ')}"
+    def difference(replacements: Mapping[str, str]) -> str | None:
+        try:
+            return described(logits(replacements))
+        except CheckFailed as error:
+            return _("fails: {error}").format(error=error)
+
+    try:
+        with_course_layers = described(logits(LAYER_SOURCES))
+    except CheckFailed as error:
+        return title + "\n  " + _("lenet5_forward cannot run yet: {error}").format(error=error)
     if with_course_layers is not None:
-        return f"{title}\n  lenet5_forward does not match the reference even with the course's layers; fix it first (see 05.lenet5_forward.logits)."
+        return title + "\n  " + _("lenet5_forward does not match the reference even with the course's layers; fix it first (see 05.lenet5_forward.logits).")
     whole = difference({})
     if whole is None:
-        return f"{title}\n  ✓ with your own {', '.join(LAYER_SOURCES)} the logits match the reference to {LOGITS_ATOL:g}."
-    lines = [title, f"  ✗ with all your own layers lenet5_forward {whole}. One layer at a time (the others the course's):"]
+        return title + "\n  ✓ " + _("with your own {layers} the logits match the reference to {tolerance:g}.").format(layers=", ".join(LAYER_SOURCES), tolerance=LOGITS_ATOL)
+    lines = [title, "  ✗ " + _("with all your own layers lenet5_forward {difference}. One layer at a time (the others the course's):").format(difference=whole)]
     lines += one_layer_at_a_time(learner, LAYER_SOURCES, difference)
     return "\n".join(lines)
 
@@ -589,7 +606,7 @@ def build_hidden_oracles() -> dict[str, np.ndarray]:
     }
 
 
-@check("05.count_conv_params.hidden_values", "count_conv_params on AlexNet's first layer, a 1x7 kernel and a 1x1 layer", points=1, hidden=True)
+@check("05.count_conv_params.hidden_values", N_("count_conv_params on AlexNet's first layer, a 1x7 kernel and a 1x1 layer"), points=1, hidden=True)
 def test_count_conv_params_hidden_values(learner: Learner) -> None:
     for i, (c_in, c_out, k, bias) in enumerate(HIDDEN_CONV_COUNT_CASES):
         got = learner.call("count_conv_params", c_in, c_out, k, bias=bias)

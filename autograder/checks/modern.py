@@ -21,6 +21,7 @@ import numpy as np
 
 from autograder.checks.backprop import _unpack
 from autograder.compare import assert_equal, assert_matches, describe_call
+from autograder.i18n import N_, _
 from autograder.learner import Learner
 from autograder.oracles import oracle
 from autograder.registry import CheckFailed, check
@@ -78,7 +79,7 @@ def bn_inputs(seed: int, n: int, c: int, h: int, w: int) -> tuple[np.ndarray, ..
 
 
 def bn_backward_inputs(seed: int, n: int, c: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    x, gamma, _, _, _, dout = bn_inputs(seed, n, c, h, w)
+    x, gamma, __, __, __, dout = bn_inputs(seed, n, c, h, w)
     if seed == BN_BACKWARD_CASES[-1][0]:
         x[:, 0] = 1.25  # a constant channel: its variance is 0 and only eps keeps it finite
     return dout, x, gamma
@@ -126,7 +127,7 @@ def build_oracles() -> dict[str, np.ndarray]:
 
     out: dict[str, np.ndarray] = {}
     for seed, n, c, h, w, momentum, eps in BN_TRAIN_CASES + BN_EVAL_CASES:
-        x, gamma, beta, mean, var, _ = bn_inputs(seed, n, c, h, w)
+        x, gamma, beta, mean, var, __ = bn_inputs(seed, n, c, h, w)
         train = any(seed == case[0] for case in BN_TRAIN_CASES)
         rm, rv = tensor(mean), tensor(var)
         y = F.batch_norm(tensor(x), rm, rv, tensor(gamma), tensor(beta), training=train, momentum=momentum, eps=eps)
@@ -150,7 +151,7 @@ def build_oracles() -> dict[str, np.ndarray]:
     for seed, n, c, h, w, momentum, steps in BN_MODULE_CASES:
         module = nn.BatchNorm2d(c, momentum=momentum).double()
         for step in range(steps + 1):
-            x, *_ = bn_inputs(seed + 100 * step, n, c, h, w)
+            x, *__ = bn_inputs(seed + 100 * step, n, c, h, w)
             module.train(step < steps)
             with torch.no_grad():
                 y = module(tensor(x))
@@ -185,12 +186,12 @@ def build_oracles() -> dict[str, np.ndarray]:
         out[f"block.{seed}.wrong_no_shortcut"] = numpy(F.relu(body))
         # Classic mistakes in backward: the shortcut's gradient forgotten; the final ReLU's mask forgotten.
         xt = tensor(x, True)
-        body, shortcut, _ = _torch_block(xt, {k: v.detach() for k, v in leaves.items()}, stride)
+        body, shortcut, __ = _torch_block(xt, {k: v.detach() for k, v in leaves.items()}, stride)
         mask = (body + shortcut > 0).double().detach()
         (body * mask).backward(tensor(dout))
         out[f"block.{seed}.wrong_dx_no_shortcut"] = numpy(xt.grad)
         xt = tensor(x, True)
-        body, shortcut, _ = _torch_block(xt, {k: v.detach() for k, v in leaves.items()}, stride)
+        body, shortcut, __ = _torch_block(xt, {k: v.detach() for k, v in leaves.items()}, stride)
         (body + shortcut).backward(tensor(dout))
         out[f"block.{seed}.wrong_dx_no_relu_mask"] = numpy(xt.grad)
 
@@ -207,8 +208,8 @@ def build_oracles() -> dict[str, np.ndarray]:
 
     for classes in (1000, 10):
         summary = summarize_module(_skipped(resnet18, num_classes=classes))
-        out[f"resnet18.{classes}.keys"] = np.array([key for key, _ in summary["state"]])
-        out[f"resnet18.{classes}.shapes"] = np.array([_shape_text(shape) for _, shape in summary["state"]])
+        out[f"resnet18.{classes}.keys"] = np.array([key for key, __ in summary["state"]])
+        out[f"resnet18.{classes}.shapes"] = np.array([_shape_text(shape) for __, shape in summary["state"]])
         out[f"resnet18.{classes}.parameters"] = np.array(summary["parameters"])
     assert int(out["resnet18.1000.parameters"]) == RESNET18_PARAMETERS
     out["resnet18.1000.output"] = summarize_module(_skipped(resnet18), RESNET_INPUT, RESNET_SEED)["output"]
@@ -245,12 +246,12 @@ def _oracle(key: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Batch normalisation, forward
 
-BIASED_VAR_HINT = "the running variance is updated with the unbiased batch variance (divide by m - 1, m = N * H * W), as PyTorch does; the output is normalised with the biased one (divide by m)."
-MOMENTUM_HINT = "PyTorch's momentum weighs the new batch: new = (1 - momentum) * old + momentum * batch statistic."
-EPS_HINT = "eps goes inside the square root: (x - mean) / sqrt(var + eps)."
-INSTANCE_HINT = "that normalises each image and channel over (H, W) only (instance norm); batch norm takes one mean and variance per channel over axes (0, 2, 3): the batch and all positions."
-AXIS0_HINT = "that normalises over the batch axis only, one mean per (C, H, W) position; batch norm pools axes (0, 2, 3) into one mean and variance per channel."
-EVAL_HINT = "in eval mode (train=False) batch norm uses the running mean and variance, not the batch's statistics."
+BIASED_VAR_HINT = N_("the running variance is updated with the unbiased batch variance (divide by m - 1, m = N * H * W), as PyTorch does; the output is normalised with the biased one (divide by m).")
+MOMENTUM_HINT = N_("PyTorch's momentum weighs the new batch: new = (1 - momentum) * old + momentum * batch statistic.")
+EPS_HINT = N_("eps goes inside the square root: (x - mean) / sqrt(var + eps).")
+INSTANCE_HINT = N_("that normalises each image and channel over (H, W) only (instance norm); batch norm takes one mean and variance per channel over axes (0, 2, 3): the batch and all positions.")
+AXIS0_HINT = N_("that normalises over the batch axis only, one mean per (C, H, W) position; batch norm pools axes (0, 2, 3) into one mean and variance per channel.")
+EVAL_HINT = N_("in eval mode (train=False) batch norm uses the running mean and variance, not the batch's statistics.")
 
 
 def _bn_call(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray, train: bool, momentum: float, eps: float) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -263,96 +264,97 @@ def _bn_result(learner: Learner, call: str, args: tuple[Any, ...], kwargs: dict[
     return _unpack(learner.call_numpy_only("batchnorm2d_forward", *args, **kwargs), ("out", "new_running_mean", "new_running_var"), call)
 
 
-@check("08.batchnorm2d_forward.train", "batchnorm2d_forward in training mode matches F.batch_norm, running statistics included", points=2)
+@check("08.batchnorm2d_forward.train", N_("batchnorm2d_forward in training mode matches F.batch_norm, running statistics included"), points=2)
 def test_batchnorm2d_forward_train(learner: Learner) -> None:
     for seed, n, c, h, w, momentum, eps in BN_TRAIN_CASES:
-        x, gamma, beta, mean, var, _ = bn_inputs(seed, n, c, h, w)
+        x, gamma, beta, mean, var, __ = bn_inputs(seed, n, c, h, w)
         call, args, kwargs = _bn_call(x, gamma, beta, mean, var, True, momentum, eps)
         out, new_mean, new_var = _bn_result(learner, call, args, kwargs)
         assert_matches(out, _oracle(f"bn.{seed}.out"), call=call, what="out", hints=[
-            (EPS_HINT, _oracle(f"bn.{seed}.wrong_eps_outside")), (INSTANCE_HINT, _oracle(f"bn.{seed}.wrong_instance")), (AXIS0_HINT, _oracle(f"bn.{seed}.wrong_axis0"))],
-            shape_hints=[((c,), "return the normalised x (N, C, H, W) first, then the running mean and variance.")])
-        assert_matches(new_mean, _oracle(f"bn.{seed}.mean"), call=call, what="new_running_mean", hints=[(MOMENTUM_HINT, _oracle(f"bn.{seed}.wrong_momentum_mean"))])
-        assert_matches(new_var, _oracle(f"bn.{seed}.var"), call=call, what="new_running_var", hints=[(BIASED_VAR_HINT, _oracle(f"bn.{seed}.wrong_biased_var"))])
+            (_(EPS_HINT), _oracle(f"bn.{seed}.wrong_eps_outside")), (_(INSTANCE_HINT), _oracle(f"bn.{seed}.wrong_instance")), (_(AXIS0_HINT), _oracle(f"bn.{seed}.wrong_axis0"))],
+            shape_hints=[((c,), _("return the normalised x (N, C, H, W) first, then the running mean and variance."))])
+        assert_matches(new_mean, _oracle(f"bn.{seed}.mean"), call=call, what="new_running_mean", hints=[(_(MOMENTUM_HINT), _oracle(f"bn.{seed}.wrong_momentum_mean"))])
+        assert_matches(new_var, _oracle(f"bn.{seed}.var"), call=call, what="new_running_var", hints=[(_(BIASED_VAR_HINT), _oracle(f"bn.{seed}.wrong_biased_var"))])
 
 
-@check("08.batchnorm2d_forward.eval", "batchnorm2d_forward in eval mode uses the running statistics and leaves them unchanged", points=1)
+@check("08.batchnorm2d_forward.eval", N_("batchnorm2d_forward in eval mode uses the running statistics and leaves them unchanged"), points=1)
 def test_batchnorm2d_forward_eval(learner: Learner) -> None:
     for seed, n, c, h, w, momentum, eps in BN_EVAL_CASES:
-        x, gamma, beta, mean, var, _ = bn_inputs(seed, n, c, h, w)
+        x, gamma, beta, mean, var, __ = bn_inputs(seed, n, c, h, w)
         call, args, kwargs = _bn_call(x, gamma, beta, mean, var, False, momentum, eps)
         out, new_mean, new_var = _bn_result(learner, call, args, kwargs)
-        assert_matches(out, _oracle(f"bn.{seed}.out"), call=call, what="out", hints=[(EVAL_HINT, _oracle(f"bn.{seed}.wrong_batch_stats"))])
+        assert_matches(out, _oracle(f"bn.{seed}.out"), call=call, what="out", hints=[(_(EVAL_HINT), _oracle(f"bn.{seed}.wrong_batch_stats"))])
         assert_matches(new_mean, _oracle(f"bn.{seed}.mean"), call=call, what="new_running_mean")
         assert_matches(new_var, _oracle(f"bn.{seed}.var"), call=call, what="new_running_var")
 
 
-@check("08.batchnorm2d_forward.module", "batchnorm2d_forward reproduces nn.BatchNorm2d over several training steps, then in eval mode", points=2)
+@check("08.batchnorm2d_forward.module", N_("batchnorm2d_forward reproduces nn.BatchNorm2d over several training steps, then in eval mode"), points=2)
 def test_batchnorm2d_forward_module(learner: Learner) -> None:
     for seed, n, c, h, w, momentum, steps in BN_MODULE_CASES:
         mean, var, gamma, beta = np.zeros(c), np.ones(c), np.ones(c), np.zeros(c)  # a fresh nn.BatchNorm2d
         for step in range(steps + 1):
-            x, *_ = bn_inputs(seed + 100 * step, n, c, h, w)
-            call = f"{steps} training steps of batchnorm2d_forward(..., momentum={momentum}) from a fresh nn.BatchNorm2d({c}), then one in eval mode"
+            x, *__ = bn_inputs(seed + 100 * step, n, c, h, w)
+            call = _("{steps} training steps of batchnorm2d_forward(..., momentum={momentum}) from a fresh nn.BatchNorm2d({channels}), then one in eval mode").format(
+                steps=steps, momentum=momentum, channels=c)
             out, mean, var = _bn_result(learner, call, *_bn_call(x, gamma, beta, mean, var, step < steps, momentum, 1e-5)[1:])
-        assert_matches(mean, _oracle(f"bn_module.{seed}.mean"), call=call, what="the running mean")
-        assert_matches(var, _oracle(f"bn_module.{seed}.var"), call=call, what="the running variance")
-        assert_matches(out, _oracle(f"bn_module.{seed}.out"), call=call, what="the eval-mode output")
+        assert_matches(mean, _oracle(f"bn_module.{seed}.mean"), call=call, what=_("the running mean"))
+        assert_matches(var, _oracle(f"bn_module.{seed}.var"), call=call, what=_("the running variance"))
+        assert_matches(out, _oracle(f"bn_module.{seed}.out"), call=call, what=_("the eval-mode output"))
 
 
 # ---------------------------------------------------------------------------------------------
 # Batch normalisation, backward
 
-CONSTANT_STATS_HINT = "the batch mean and variance depend on every x too: dx = (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)) / sqrt(var + eps), means over (0, 2, 3)."
+CONSTANT_STATS_HINT = N_("the batch mean and variance depend on every x too: dx = (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)) / sqrt(var + eps), means over (0, 2, 3).")
 
 
-@check("08.batchnorm2d_backward.gradients", "batchnorm2d_backward matches autograd through F.batch_norm (training mode)", points=3)
+@check("08.batchnorm2d_backward.gradients", N_("batchnorm2d_backward matches autograd through F.batch_norm (training mode)"), points=3)
 def test_batchnorm2d_backward_gradients(learner: Learner) -> None:
     for seed, n, c, h, w, eps in BN_BACKWARD_CASES:
         dout, x, gamma = bn_backward_inputs(seed, n, c, h, w)
         call = describe_call("batchnorm2d_backward", dout, x, gamma, eps=eps)
         dx, dgamma, dbeta = _unpack(learner.call_numpy_only("batchnorm2d_backward", dout, x, gamma, eps=eps), ("dx", "dgamma", "dbeta"), call)
-        summed = "sum over the batch and all positions, axes (0, 2, 3): one value per channel."
+        summed = _("sum over the batch and all positions, axes (0, 2, 3): one value per channel.")
         wrong_shapes = [(shape, summed) for shape in ((1, c, 1, 1), (c, h, w), (n, c), (n, c, 1, 1))]
         assert_matches(dbeta, _oracle(f"bn_backward.{seed}.dbeta"), call=call, what="dbeta", shape_hints=wrong_shapes)
         assert_matches(dgamma, _oracle(f"bn_backward.{seed}.dgamma"), call=call, what="dgamma", shape_hints=wrong_shapes)
-        assert_matches(dx, _oracle(f"bn_backward.{seed}.dx"), call=call, what="dx", tolerance=1e-8, hints=[(CONSTANT_STATS_HINT, _oracle(f"bn_backward.{seed}.wrong_constant_stats"))])
+        assert_matches(dx, _oracle(f"bn_backward.{seed}.dx"), call=call, what="dx", tolerance=1e-8, hints=[(_(CONSTANT_STATS_HINT), _oracle(f"bn_backward.{seed}.wrong_constant_stats"))])
 
 
 # ---------------------------------------------------------------------------------------------
 # Depthwise convolution
 
 
-@check("08.depthwise_conv2d_forward.values", "depthwise_conv2d_forward matches F.conv2d(..., groups=C)", points=2)
+@check("08.depthwise_conv2d_forward.values", N_("depthwise_conv2d_forward matches F.conv2d(..., groups=C)"), points=2)
 def test_depthwise_conv2d_forward_values(learner: Learner) -> None:
     for seed, n, c, h, w, k, stride, padding in DEPTHWISE_CASES:
         x, wk, b = depthwise_inputs(seed, n, c, h, w, k)
         call = describe_call("depthwise_conv2d_forward", x, wk, b, stride=stride, padding=padding)
         expected = _oracle(f"depthwise.{seed}.out")
         got = learner.call_numpy_only("depthwise_conv2d_forward", x, wk, b, stride=stride, padding=padding)
-        assert_matches(got, expected, call=call, hints=[("like F.conv2d, slide the kernel without flipping it (cross-correlation).", _oracle(f"depthwise.{seed}.wrong_flipped"))],
-                       shape_hints=[((n, 1) + expected.shape[2:], "each channel keeps its own output channel: do not sum over channels.")])
+        assert_matches(got, expected, call=call, hints=[(_("like F.conv2d, slide the kernel without flipping it (cross-correlation)."), _oracle(f"depthwise.{seed}.wrong_flipped"))],
+                       shape_hints=[((n, 1) + expected.shape[2:], _("each channel keeps its own output channel: do not sum over channels."))])
 
 
 # ---------------------------------------------------------------------------------------------
 # Residual block
 
-ADD_AFTER_RELU_HINT = "add the shortcut before the last ReLU: relu(conv2(relu(conv1(x))) + shortcut(x))."
+ADD_AFTER_RELU_HINT = N_("add the shortcut before the last ReLU: relu(conv2(relu(conv1(x))) + shortcut(x)).")
 BLOCK_HINTS = (
     ("add_after_relu", ADD_AFTER_RELU_HINT),
-    ("no_final_relu", "the block ends with a ReLU after the addition."),
-    ("no_shortcut", "the shortcut is missing: add x (or the 1x1 projection of x) before the last ReLU."),
+    ("no_final_relu", N_("the block ends with a ReLU after the addition.")),
+    ("no_shortcut", N_("the shortcut is missing: add x (or the 1x1 projection of x) before the last ReLU.")),
 )
-SHORTCUT_GRADIENT_HINT = "dx has two paths: through the convolutions and through the shortcut; add the shortcut's gradient (dz itself for the identity)."
-RELU_MASK_HINT = "the final ReLU gates the gradient: dz = dout * (conv2(...) + shortcut(x) > 0) before it splits into the two paths."
+SHORTCUT_GRADIENT_HINT = N_("dx has two paths: through the convolutions and through the shortcut; add the shortcut's gradient (dz itself for the identity).")
+RELU_MASK_HINT = N_("the final ReLU gates the gradient: dz = dout * (conv2(...) + shortcut(x) > 0) before it splits into the two paths.")
 
 
 def _block_forward_check(learner: Learner, cases: Sequence[tuple[int, ...]]) -> None:
     for seed, n, c, o, h, w, stride in cases:
-        x, params, _ = block_inputs(seed, n, c, o, h, w, stride)
+        x, params, __ = block_inputs(seed, n, c, o, h, w, stride)
         call = describe_call("residual_block_forward", x, params, stride=stride)
         got = learner.call_numpy_only("residual_block_forward", x, params, stride=stride)
-        hints = [(text, _oracle(f"block.{seed}.wrong_{key}")) for key, text in BLOCK_HINTS]
+        hints = [(_(text), _oracle(f"block.{seed}.wrong_{key}")) for key, text in BLOCK_HINTS]
         assert_matches(got, _oracle(f"block.{seed}.out"), call=call, hints=hints)
 
 
@@ -362,30 +364,30 @@ def _block_backward_check(learner: Learner, cases: Sequence[tuple[int, ...]]) ->
         call = describe_call("residual_block_backward", dout, x, params, stride=stride)
         dx, grads = _unpack(learner.call_numpy_only("residual_block_backward", dout, x, params, stride=stride), ("dx", "grads"), call)
         assert_matches(dx, _oracle(f"block.{seed}.dx"), call=call, what="dx", hints=[
-            (SHORTCUT_GRADIENT_HINT, _oracle(f"block.{seed}.wrong_dx_no_shortcut")), (RELU_MASK_HINT, _oracle(f"block.{seed}.wrong_dx_no_relu_mask"))])
+            (_(SHORTCUT_GRADIENT_HINT), _oracle(f"block.{seed}.wrong_dx_no_shortcut")), (_(RELU_MASK_HINT), _oracle(f"block.{seed}.wrong_dx_no_relu_mask"))])
         if not isinstance(grads, dict) or sorted(grads) != sorted(params):
             keys = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
-            raise CheckFailed(f"{call}: grads must be a dict with the keys of params {sorted(params)}, got {keys}.")
+            raise CheckFailed(_("{call}: grads must be a dict with the keys of params {expected}, got {keys}.").format(call=call, expected=sorted(params), keys=keys))
         for key in params:
             assert_matches(grads[key], _oracle(f"block.{seed}.d{key}"), call=call, what=f"grads[{key!r}]")
 
 
-@check("08.residual_block_forward.identity", "residual_block_forward with an identity shortcut matches torch", points=1)
+@check("08.residual_block_forward.identity", N_("residual_block_forward with an identity shortcut matches torch"), points=1)
 def test_residual_block_forward_identity(learner: Learner) -> None:
     _block_forward_check(learner, IDENTITY_BLOCK_CASES)
 
 
-@check("08.residual_block_forward.projection", "residual_block_forward with a strided 1x1 projection shortcut matches torch", points=2)
+@check("08.residual_block_forward.projection", N_("residual_block_forward with a strided 1x1 projection shortcut matches torch"), points=2)
 def test_residual_block_forward_projection(learner: Learner) -> None:
     _block_forward_check(learner, PROJECTION_BLOCK_CASES)
 
 
-@check("08.residual_block_backward.identity", "residual_block_backward with an identity shortcut matches autograd", points=2)
+@check("08.residual_block_backward.identity", N_("residual_block_backward with an identity shortcut matches autograd"), points=2)
 def test_residual_block_backward_identity(learner: Learner) -> None:
     _block_backward_check(learner, IDENTITY_BLOCK_CASES)
 
 
-@check("08.residual_block_backward.projection", "residual_block_backward with a projection shortcut matches autograd", points=2)
+@check("08.residual_block_backward.projection", N_("residual_block_backward with a projection shortcut matches autograd"), points=2)
 def test_residual_block_backward_projection(learner: Learner) -> None:
     _block_backward_check(learner, PROJECTION_BLOCK_CASES)
 
@@ -395,25 +397,25 @@ def test_residual_block_backward_projection(learner: Learner) -> None:
 
 
 def _cost_hints(c_in: int, c_out: int, k: int, h: int, w: int) -> dict[str, dict[int, str]]:
-    no_bias = "count the biases too: one per output channel of each convolution."
+    no_bias = _("count the biases too: one per output channel of each convolution.")
     return {
         "params_standard": {c_out * c_in * k * k: no_bias},
-        "params_separable": {c_in * k * k + c_out * c_in: no_bias, c_in * k * k + c_out * c_in + c_out: "the depthwise convolution has a bias per channel too.",
-                             c_in * k * k + c_in: "add the pointwise (1x1) convolution: c_out * c_in weights and c_out biases."},
-        "macs_standard": {h * w * (c_out * c_in * k * k + c_out): "multiply-adds count weights times output positions; biases are additions, not counted."},
-        "macs_separable": {h * w * c_in * k * k: "add the pointwise convolution's h * w * c_in * c_out multiply-adds.",
-                           h * w * (c_in * k * k + c_in + c_out * c_in + c_out): "multiply-adds count weights times output positions; biases are not counted."},
+        "params_separable": {c_in * k * k + c_out * c_in: no_bias, c_in * k * k + c_out * c_in + c_out: _("the depthwise convolution has a bias per channel too."),
+                             c_in * k * k + c_in: _("add the pointwise (1x1) convolution: c_out * c_in weights and c_out biases.")},
+        "macs_standard": {h * w * (c_out * c_in * k * k + c_out): _("multiply-adds count weights times output positions; biases are additions, not counted.")},
+        "macs_separable": {h * w * c_in * k * k: _("add the pointwise convolution's h * w * c_in * c_out multiply-adds."),
+                           h * w * (c_in * k * k + c_in + c_out * c_in + c_out): _("multiply-adds count weights times output positions; biases are not counted.")},
     }
 
 
-@check("08.separable_conv_cost.values", "separable_conv_cost gives PyTorch's parameter counts and FlopCounterMode's multiply-adds", points=2)
+@check("08.separable_conv_cost.values", N_("separable_conv_cost gives PyTorch's parameter counts and FlopCounterMode's multiply-adds"), points=2)
 def test_separable_conv_cost_values(learner: Learner) -> None:
     for i, (c_in, c_out, k, h, w) in enumerate(COST_CASES):
         call = describe_call("separable_conv_cost", c_in, c_out, k, h, w)
         got = learner.call_numpy_only("separable_conv_cost", c_in, c_out, k, h, w)
         if not isinstance(got, dict) or sorted(got) != sorted(COST_KEYS):
             keys = sorted(got) if isinstance(got, dict) else type(got).__name__
-            raise CheckFailed(f"{call}: must return a dict with the keys {list(COST_KEYS)}, got {keys}.")
+            raise CheckFailed(_("{call}: must return a dict with the keys {expected}, got {keys}.").format(call=call, expected=list(COST_KEYS), keys=keys))
         hints = _cost_hints(c_in, c_out, k, h, w)
         for key, expected in zip(COST_KEYS, _oracle(f"cost.{i}")):
             value = got[key]
@@ -430,42 +432,50 @@ def _resnet_summary(learner: Learner, num_classes: int, forward: bool = False) -
     options = {"input_shape": RESNET_INPUT, "weights_seed": RESNET_SEED} if forward else {}
     summary = learner.call_and_summarize("build_resnet18", num_classes=num_classes, **options)
     if not summary.get("is_module"):
-        raise CheckFailed(f"{call}: returned a {summary.get('type')}, expected a torch.nn.Module.")
+        raise CheckFailed(_("{call}: returned a {type}, expected a torch.nn.Module.").format(call=call, type=summary.get("type")))
     return summary, call
 
 
 def _state_hint(missing: Sequence[str], extra: Sequence[str]) -> str:
     if any(".downsample." in key for key in missing):
-        return " Hint: the first block of layer2, layer3 and layer4 changes shape; its shortcut is `downsample`, an nn.Sequential of a 1x1 convolution with stride 2 (no bias) and a BatchNorm2d."
+        return _("the first block of layer2, layer3 and layer4 changes shape; its shortcut is `downsample`, an nn.Sequential of a 1x1 convolution "
+                 "with stride 2 (no bias) and a BatchNorm2d.")
     if any(key.endswith(".bias") and ".conv" in key or key.startswith("conv1.bias") for key in extra):
-        return " Hint: convolutions followed by batch norm have no bias (bias=False): BN's shift takes its place."
-    return " Hint: name the modules as torchvision does: conv1, bn1, relu, maxpool, layer1..layer4 (blocks with conv1, bn1, conv2, bn2, downsample), avgpool, fc."
+        return _("convolutions followed by batch norm have no bias (bias=False): BN's shift takes its place.")
+    return _("name the modules as torchvision does: conv1, bn1, relu, maxpool, layer1..layer4 (blocks with conv1, bn1, conv2, bn2, downsample), avgpool, fc.")
 
 
-@check("08.build_resnet18.structure", "build_resnet18 has torchvision's state_dict keys and shapes (11,689,512 parameters)", points=3)
+def _listed(keys: Sequence[str]) -> str:
+    """The first three keys, and how many more."""
+    text = ", ".join(keys[:3])
+    return _("{keys} and {more} more").format(keys=text, more=len(keys) - 3) if len(keys) > 3 else text
+
+
+@check("08.build_resnet18.structure", N_("build_resnet18 has torchvision's state_dict keys and shapes (11,689,512 parameters)"), points=3)
 def test_build_resnet18_structure(learner: Learner) -> None:
     for classes in (1000, 10):
         summary, call = _resnet_summary(learner, classes)
-        keys = [key for key, _ in summary["state"]]
+        keys = [key for key, __ in summary["state"]]
         expected_keys = _oracle(f"resnet18.{classes}.keys").tolist()
         missing = [key for key in expected_keys if key not in keys]
         extra = [key for key in keys if key not in expected_keys]
         if missing or extra:
-            listed = (f"missing {', '.join(missing[:3])}" + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")) if missing else ""
-            listed += ("; " if missing and extra else "") + (f"unexpected {', '.join(extra[:3])}" + (f" and {len(extra) - 3} more" if len(extra) > 3 else "") if extra else "")
-            raise CheckFailed(f"{call}: its state_dict keys differ from torchvision's resnet18: {listed}.{_state_hint(missing, extra)}")
+            listed = [_("missing {keys}").format(keys=_listed(missing))] if missing else []
+            listed += [_("unexpected {keys}").format(keys=_listed(extra))] if extra else []
+            raise CheckFailed(_("{call}: its state_dict keys differ from torchvision's resnet18: {listed}. Hint: {hint}").format(
+                call=call, listed="; ".join(listed), hint=_state_hint(missing, extra)))
         shapes = dict((key, _shape_text(shape)) for key, shape in summary["state"])
         for key, expected in zip(expected_keys, _oracle(f"resnet18.{classes}.shapes").tolist()):
-            assert_equal(shapes[key], expected, call=call, what=f"the shape of state_dict[{key!r}]")
-        assert_equal(summary["parameters"], _int(f"resnet18.{classes}.parameters"), call=call, what="the parameter count")
+            assert_equal(shapes[key], expected, call=call, what=_("the shape of state_dict[{key}]").format(key=repr(key)))
+        assert_equal(summary["parameters"], _int(f"resnet18.{classes}.parameters"), call=call, what=_("the parameter count"))
 
 
-@check("08.build_resnet18.forward", "build_resnet18's forward pass matches torchvision's ResNet-18 with the same weights", points=2)
+@check("08.build_resnet18.forward", N_("build_resnet18's forward pass matches torchvision's ResNet-18 with the same weights"), points=2)
 def test_build_resnet18_forward(learner: Learner) -> None:
     summary, call = _resnet_summary(learner, 1000, forward=True)
-    call += f" in eval mode with seeded weights on a seeded input {RESNET_INPUT}"
-    assert_matches(summary["output"], _oracle("resnet18.1000.output"), call=call, what="the logits", tolerance=RESNET_TOLERANCE,
-                   hints=[(ADD_AFTER_RELU_HINT, _oracle("resnet18.wrong.add_after_relu"))])
+    call = _("{call} in eval mode with seeded weights on a seeded input {shape}").format(call=call, shape=RESNET_INPUT)
+    assert_matches(summary["output"], _oracle("resnet18.1000.output"), call=call, what=_("the logits"), tolerance=RESNET_TOLERANCE,
+                   hints=[(_(ADD_AFTER_RELU_HINT), _oracle("resnet18.wrong.add_after_relu"))])
 
 
 def _int(key: str) -> int:
@@ -489,7 +499,7 @@ def build_hidden_oracles() -> dict[str, np.ndarray]:
     return {"depthwise.hidden.out": F.conv2d(x, wk, b, stride=stride, padding=padding, groups=c).numpy()}
 
 
-@check("08.depthwise_conv2d_forward.hidden_large", "depthwise_conv2d_forward with a 5x5 kernel, stride 2 and padding 2 on five channels", points=1, hidden=True)
+@check("08.depthwise_conv2d_forward.hidden_large", N_("depthwise_conv2d_forward with a 5x5 kernel, stride 2 and padding 2 on five channels"), points=1, hidden=True)
 def test_depthwise_conv2d_forward_hidden_large(learner: Learner) -> None:
     seed, n, c, h, w, k, stride, padding = HIDDEN_DEPTHWISE_CASE
     x, wk, b = depthwise_inputs(seed, n, c, h, w, k)
