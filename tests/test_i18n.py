@@ -68,13 +68,10 @@ def test_the_detector_finds_english_sentences_and_spares_code_ids_and_names():
 
 
 @pytest.fixture
-def chinese(monkeypatch: pytest.MonkeyPatch):
-    """The grader speaks Chinese in this test (and its sandboxed children), English after it."""
-    monkeypatch.setenv(i18n.LANG_ENV_VAR, i18n.CHINESE)
-    monkeypatch.setenv("COLUMNS", "400")  # rich wraps at 80 columns without a terminal
-    i18n.set_language(i18n.CHINESE)
-    yield
-    i18n.set_language(None)
+def chinese(in_chinese, monkeypatch: pytest.MonkeyPatch):
+    """The grader speaks Chinese in this test (and its sandboxed children, through the
+    environment), English after it; rich wraps at 80 columns without a terminal, so widen it."""
+    monkeypatch.setenv("COLUMNS", "400")
 
 
 def json_texts(value: object) -> list[str]:
