@@ -13,10 +13,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autograder.i18n import _
+
 
 def _tensor(x: Any) -> torch.Tensor:
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"expected a NumPy array, got {type(x).__name__}")
+        raise TypeError(_("expected a NumPy array, got {kind}").format(kind=type(x).__name__))
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
