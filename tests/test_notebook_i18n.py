@@ -1,0 +1,238 @@
+"""The Chinese exercise notebooks (``exercises/zh_CN/``): made from the English solutions and one
+catalog per assignment (``locales/zh_CN/LC_MESSAGES/exercises/``), complete, never drifting,
+with the English code, metadata and points, and graded exactly like the English ones."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polib
+import pytest
+
+from autograder import notebook_i18n
+from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
+from autograder.engine import Submission, grade_many
+from autograder.notebook_i18n import (
+    CatalogError,
+    catalog_path,
+    load_translations,
+    markup_changes,
+    messages,
+    translate_notebook,
+    update_catalog,
+    write_translated_sources,
+)
+from autograder.paths import EXERCISES_DIR, REPO_ROOT
+from autograder.registry import checks_for
+from autograder.release import ReleaseError, generate_translations, main, read_normalized
+
+LANG = "zh_CN"
+CHINESE_DIR = EXERCISES_DIR / LANG
+GATE = "06.train.accuracy"  # trains for a minute; conftest and test_nbgrader_parity grade it already
+PARAMS = [pytest.param(a, id=a.id) for a in ASSIGNMENTS]
+
+
+def _source(cell: dict[str, Any]) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _cells(path: Path) -> list[dict[str, Any]]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _without_docstrings(source: str) -> str:
+    """The code of a cell with every docstring emptied, so the English and Chinese cells compare."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+            body[0].value.value = ""
+    return ast.unparse(tree)
+
+
+# --- catalogs ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("assignment", PARAMS)
+def test_every_catalog_is_fully_translated_without_fuzzy_entries(assignment: Assignment) -> None:
+    entries = [e for e in polib.pofile(str(catalog_path(assignment, LANG))) if not e.obsolete]
+    assert entries and not [e.msgid[:60] for e in entries if not e.msgstr or e.fuzzy]
+    assert set(load_translations(assignment, LANG)) == {e.msgid for e in entries}, "the catalog holds texts the solution no longer has: run `python -m autograder.notebook_i18n update`"
+
+
+@pytest.mark.parametrize("assignment", PARAMS)
+def test_translations_keep_code_math_links_and_docstring_sections(assignment: Assignment) -> None:
+    problems = [f"{e.msgid[:50]!r}: {p}" for e in polib.pofile(str(catalog_path(assignment, LANG))) if not e.obsolete for p in markup_changes(e.msgid, e.msgstr)]
+    assert not problems, f"{catalog_path(assignment, LANG).name}: {problems}"
+
+
+def test_markup_changes_notices_a_changed_code_span_a_lost_argument_and_a_translated_header() -> None:
+    assert markup_changes("Use `corr2d` on $X$ [here](../../book/x.md).", "在 $X$ 上使用 `corr2d`（[这里](../../book/x.md)）。") == []
+    assert markup_changes("Use `corr2d`.", "使用 `corr2D`。")
+    assert markup_changes("Sum.\n\nArgs:\n    x: in.\n    k: kernel.", "求和。\n\nArgs:\n    x: 输入。")
+    assert markup_changes("Sum.\n\nReturns:\n    y.", "求和。\n\n返回:\n    y。")
+
+
+def test_a_changed_english_paragraph_fails_until_it_is_translated() -> None:
+    assignment = get_assignment("03")
+    notebook = json.loads(assignment.solution_path.read_text(encoding="utf-8"))
+    markdown = next(c for c in notebook["cells"][1:] if c["cell_type"] == "markdown")
+    markdown["source"] = _source(markdown) + "\n\nA new paragraph nobody has translated yet."
+    with pytest.raises(CatalogError) as raised:
+        load_translations(assignment, LANG, notebook)
+    message = str(raised.value)
+    assert "locales/zh_CN/LC_MESSAGES/exercises/03-pooling.po" in message and "python -m autograder.notebook_i18n update 03-pooling" in message
+    assert "A new paragraph" in message and "\n" not in message
+
+
+def test_a_missing_catalog_stops_make_exercises_naming_the_file_and_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(notebook_i18n.LOCALES_DIR, tmp_path / "locales")
+    (tmp_path / "locales" / LANG / "LC_MESSAGES" / "exercises" / "01-convolution.po").unlink()  # as for a newly added assignment
+    monkeypatch.setattr(notebook_i18n, "LOCALES_DIR", tmp_path / "locales")
+    assert main(["01", "--output", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err
+    assert "exercises/01-convolution.po does not exist" in error and "python -m autograder.notebook_i18n update 01-convolution" in error
+    assert not (tmp_path / "out").exists(), "nothing is released while a catalog is missing"
+    with pytest.raises(ReleaseError, match="01-convolution.po does not exist"):
+        generate_translations(["01-convolution"], tmp_path / "out")
+
+
+def test_update_keeps_translations_adds_new_text_empty_and_keeps_old_text_obsolete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assignment = get_assignment("03")
+    shutil.copytree(notebook_i18n.LOCALES_DIR, tmp_path / "locales")
+    monkeypatch.setattr(notebook_i18n, "LOCALES_DIR", tmp_path / "locales")
+    path = catalog_path(assignment, LANG)
+    catalog = polib.pofile(str(path))
+    dropped = catalog[3]
+    catalog.remove(dropped)
+    catalog.append(polib.POEntry(msgid="A paragraph the solution no longer has.", msgstr="一个已删除的段落。"))
+    catalog.save()
+    assert update_catalog(assignment, LANG) == (path, 1)
+    updated = polib.pofile(str(path))
+    assert updated.find(dropped.msgid).msgstr == "" and updated.find("A paragraph the solution no longer has.", include_obsolete_entries=True).obsolete
+    assert len(updated.translated_entries()) == len(messages(json.loads(assignment.solution_path.read_text(encoding="utf-8")))) - 1
+    with pytest.raises(CatalogError, match="1 untranslated"):
+        load_translations(assignment, LANG)
+
+
+# --- the released notebooks --------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.nbgrader
+def test_committed_chinese_exercises_match_a_fresh_release(tmp_path: Path) -> None:
+    generate_translations([a.id for a in ASSIGNMENTS], tmp_path)
+    fresh = sorted(p.relative_to(tmp_path / LANG) for p in (tmp_path / LANG).rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(CHINESE_DIR) for p in CHINESE_DIR.rglob("*") if p.is_file())
+    assert committed == fresh, "exercises/zh_CN/ has different files from a fresh release; run `make exercises` and commit"
+    stale = [str(r) for r in fresh if r.suffix == ".ipynb" and read_normalized(CHINESE_DIR / r) != read_normalized(tmp_path / LANG / r)]
+    stale += [str(r) for r in fresh if r.suffix != ".ipynb" and (CHINESE_DIR / r).read_bytes() != (tmp_path / LANG / r).read_bytes()]
+    assert not stale, f"exercises/zh_CN/ drifted from solutions/ or the catalogs in {', '.join(stale)}; run `make exercises` and commit"
+
+
+@pytest.mark.parametrize("assignment", PARAMS)
+def test_chinese_exercise_has_the_english_code_metadata_and_points(assignment: Assignment) -> None:
+    english, chinese = _cells(assignment.exercise_path), _cells(CHINESE_DIR / assignment.id / assignment.notebook)
+    assert [c["cell_type"] for c in english] == [c["cell_type"] for c in chinese]
+    for en, zh in zip(english, chinese):
+        if en["cell_type"] != "code":
+            continue
+        grade_id = en["metadata"].get("nbgrader", {}).get("grade_id")
+        assert _without_docstrings(_source(en)) == _without_docstrings(_source(zh)), f"code cell {grade_id} differs"
+        same_text = _source(en) == _source(zh)
+        strip = (lambda m: {k: v for k, v in m.items() if k != "checksum"}) if not same_text else (lambda m: m)
+        assert strip(en["metadata"].get("nbgrader", {})) == strip(zh["metadata"].get("nbgrader", {})), f"nbgrader metadata of {grade_id}"
+        assert {k: v for k, v in en["metadata"].items() if k != "nbgrader"} == {k: v for k, v in zh["metadata"].items() if k != "nbgrader"}
+        if en["metadata"].get("nbgrader", {}).get("grade"):
+            assert same_text, f"test cell {grade_id} must be exactly the English one"
+        assert en.get("id") == zh.get("id")
+
+
+@pytest.mark.parametrize("assignment", PARAMS)
+def test_chinese_exercise_is_chinese_and_says_where_it_comes_from(assignment: Assignment) -> None:
+    path = CHINESE_DIR / assignment.id / assignment.notebook
+    data = json.loads(path.read_text(encoding="utf-8"))
+    english_texts = {msgid for msgid, msgstr in load_translations(assignment, LANG).items() if msgstr != msgid}  # "## 1. LeNet-5" stays
+    left = [t[:50] for t in english_texts for c in data["cells"] if c["cell_type"] == "markdown" and t in _source(c)]
+    assert not left, f"English text left in {path.name}: {left}"
+    assert sum(len(re.findall(r"[\u4e00-\u9fff]", _source(c))) for c in data["cells"]) > 500
+    course = data["metadata"]["cnn_course"]
+    assert course["assignment"] == assignment.id and course["language"] == LANG
+    assert all((REPO_ROOT / p).is_file() for p in course["translated_from"].values()), course["translated_from"]
+
+
+@pytest.mark.parametrize("assignment", PARAMS)
+def test_the_first_cell_leads_to_the_chinese_chapter(assignment: Assignment) -> None:
+    folder = CHINESE_DIR / assignment.id
+    first = _source(_cells(folder / assignment.notebook)[0])
+    targets = re.findall(r"\]\(([^)]+)\)", first)
+    # from the Chinese site's download folder (_build/html/zh_CN/_downloads/<hash>/) two levels up is the Chinese site
+    assert f"../../book/{assignment.chapter}.html" in targets
+    in_clone = [t for t in targets if t != f"../../book/{assignment.chapter}.html"]
+    assert (folder / f"../../../book/{assignment.chapter}.md").resolve() == REPO_ROOT / "book" / f"{assignment.chapter}.md"
+    assert sorted(in_clone) == sorted([f"../../../_build/html/{LANG}/book/{assignment.chapter}.html", f"../../../book/{assignment.chapter}.md"])
+    assert f"_build/html/{LANG}/book/{assignment.chapter}.html`" in first
+
+
+def test_translate_notebook_changes_only_markdown_and_docstrings() -> None:
+    notebook = {"metadata": {"cnn_course": {"assignment": "01-convolution"}}, "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "# Title\n\n$$x^2$$\n\nSee [it](../../book/a.md)."},
+        {"cell_type": "code", "metadata": {"nbgrader": {"grade_id": "f"}}, "source": 'def f(x):\n    """Twice x.\n\n    Args:\n        x: a number.\n    """\n    return 2 * x  # """not a docstring"""\n'},
+    ]}
+    translations = {"# Title": "# 标题", "See [it](../../book/a.md).": "见[此处](../../book/a.md)。", "Twice x.\n\nArgs:\n    x: a number.": "x 的两倍。\n\nArgs:\n    x: 一个数。"}
+    assert sorted(m.msgid for m in messages(notebook)) == sorted(translations)
+    result = translate_notebook(notebook, translations, LANG)
+    assert result["cells"][0]["source"] == "# 标题\n\n$$x^2$$\n\n见[此处](../../../book/a.md)。"
+    assert result["cells"][1]["source"] == 'def f(x):\n    """x 的两倍。\n\n    Args:\n        x: 一个数。\n    """\n    return 2 * x  # """not a docstring"""\n'
+    assert result["cells"][1]["metadata"] == notebook["cells"][1]["metadata"] and result["metadata"]["cnn_course"]["language"] == LANG
+    with pytest.raises(CatalogError, match="no zh_CN translation for 1 text"):
+        translate_notebook(notebook, {**translations, "# Title": ""}, LANG)
+
+
+# --- grading -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chinese_gradings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The Chinese solutions (translated into a temporary folder; 06 without its accuracy gate)
+    and the committed Chinese blanks, graded by the course's grader."""
+    root = tmp_path_factory.mktemp("zh-solutions")
+    write_translated_sources(ASSIGNMENTS, LANG, root)
+    gate_free = [a for a in ASSIGNMENTS if a.id != "06-training"]
+    results = grade_many([Submission(root / a.id / a.notebook) for a in gate_free], jobs=2)
+    training = Submission(root / "06-training" / "training.ipynb")
+    results += grade_many([training], only="06.[!t]*") + grade_many([training], only="06.train.t*")  # all but the gate
+    blanks = grade_many([Submission(CHINESE_DIR / a.id / a.notebook) for a in ASSIGNMENTS], jobs=2)
+    return {"solutions": results, "blanks": blanks}
+
+
+def test_every_chinese_solution_scores_full_marks_on_the_english_check_ids(chinese_gradings: dict[str, Any]) -> None:
+    by_assignment: dict[str, dict[str, float]] = {}
+    for result in chinese_gradings["solutions"]:
+        assert not result.error and not result.cell_errors, (result.path, result.error, result.cell_errors)
+        by_assignment.setdefault(result.assignment, {}).update({c.id: c.earned for c in result.checks})
+        assert all(c.earned == c.points for c in result.checks), [(c.id, c.message) for c in result.checks if c.earned != c.points]
+    for assignment in ASSIGNMENTS:
+        public = [c.id for c in checks_for(assignment.id) if not c.hidden]
+        expected = [i for i in public if i != GATE]
+        assert sorted(by_assignment[assignment.id]) == sorted(expected), assignment.id
+
+
+def test_every_chinese_blank_scores_zero_on_every_check(chinese_gradings: dict[str, Any]) -> None:
+    for assignment, result in zip(ASSIGNMENTS, chinese_gradings["blanks"]):
+        assert not result.error and result.assignment == assignment.id, (result.path, result.error)
+        assert [c.id for c in result.checks] == [c.id for c in checks_for(assignment.id) if not c.hidden]
+        assert result.score == 0, [(c.id, c.earned) for c in result.checks if c.earned]
+
+
+def test_an_edited_chinese_exercise_stops_the_release_before_either_language_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "exercises"
+    shutil.copytree(EXERCISES_DIR, output)
+    notebook = output / LANG / "01-convolution" / "convolution.ipynb"
+    notebook.write_text(notebook.read_text(encoding="utf-8").replace("互相关", "互相关（我的笔记）", 1), encoding="utf-8")
+    before = {p: p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    assert main(["01", "--output", str(output)]) == 1
+    assert "zh_CN/01-convolution/convolution.ipynb has changes that no release made" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
