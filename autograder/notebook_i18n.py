@@ -66,8 +66,14 @@ def _source(cell: dict[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
+_PROSE_IN_MATH = re.compile(r"\\text\{[^}]*[A-Za-z]{3,} [^}]*\}")  # \text{(likewise } is prose; \text{relu} is a name
+_TEXT_IN_MATH = re.compile(r"\\text\{[^}]*\}")
+
+
 def _translatable_paragraph(paragraph: str) -> bool:
-    return bool(paragraph.strip()) and not _DISPLAY_MATH.match(paragraph) and re.search(r"[A-Za-z]{2}", paragraph) is not None
+    if _DISPLAY_MATH.match(paragraph):
+        return _PROSE_IN_MATH.search(paragraph) is not None
+    return bool(paragraph.strip()) and re.search(r"[A-Za-z]{2}", paragraph) is not None
 
 
 def _markdown_parts(text: str) -> list[str]:
@@ -208,11 +214,14 @@ def _argument_names(docstring: str) -> list[str]:
 
 
 def markup_changes(msgid: str, msgstr: str) -> list[str]:
-    """What a translation changed that must stay as it is: inline code, math, link targets,
-    docstring section headers (``Args:`` ...) and the argument names under ``Args:``. Empty when
+    """What a translation changed that must stay as it is: inline code, math (but the prose in
+    its ``\\text{}``), link targets, docstring section headers (``Args:`` ...) and the argument names under ``Args:``. Empty when
     nothing was changed."""
     problems = []
-    source, translated = sorted(_MARKUP.findall(msgid)), sorted(_MARKUP.findall(msgstr))
+    def tokens(text: str) -> list[str]:
+        return sorted(re.sub(r"\s+", "", _TEXT_IN_MATH.sub(r"\\text{}", t)) if t.startswith("$") else t for t in _MARKUP.findall(text))
+
+    source, translated = tokens(msgid), tokens(msgstr)
     if source != translated:
         lost = sorted(set(source) - set(translated)) or sorted(set(translated) - set(source)) or source
         problems.append(f"inline code, math or links differ, e.g. {lost[0]!r}")
