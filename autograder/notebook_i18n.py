@@ -324,8 +324,12 @@ def translated_solution(assignment: Assignment, lang: str) -> dict[str, Any]:
         CatalogError: the catalog is missing, incomplete or fuzzy.
     """
     notebook = _read_solution(assignment)
-    provenance = {"notebook": _relative(assignment.solution_path), "catalog": _relative(catalog_path(assignment, lang))}
-    return translate_notebook(notebook, load_translations(assignment, lang, notebook), lang, provenance=provenance)
+    return translate_notebook(notebook, load_translations(assignment, lang, notebook), lang, provenance=provenance(assignment, lang))
+
+
+def provenance(assignment: Assignment, lang: str) -> dict[str, str]:
+    """Where a translated notebook comes from, as its ``cnn_course.translated_from`` metadata."""
+    return {"notebook": _relative(assignment.solution_path), "catalog": _relative(catalog_path(assignment, lang))}
 
 
 def write_translated_sources(assignments: Sequence[Assignment], lang: str, source_dir: Path) -> None:
