@@ -18,6 +18,7 @@ import pytest
 
 from autograder import notebook_i18n
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
+from autograder.batch import discover, grade_batch
 from autograder.engine import Submission, grade_many
 from autograder.notebook_i18n import (
     CatalogError,
@@ -226,16 +227,17 @@ def test_translate_notebook_changes_only_markdown_and_docstrings() -> None:
 
 @pytest.fixture(scope="module")
 def chinese_gradings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The Chinese solutions (translated into a temporary folder; 06 without its accuracy gate)
-    and the committed Chinese blanks, graded by the course's grader."""
-    root = tmp_path_factory.mktemp("zh-solutions")
-    write_translated_sources(ASSIGNMENTS, LANG, root)
-    gate_free = [Submission(root / a.id / a.notebook) for a in ASSIGNMENTS if a.id != "06-training"]
-    blanks = [Submission(CHINESE_DIR / a.id / a.notebook) for a in ASSIGNMENTS]
-    results = grade_many(gate_free + blanks, jobs=2)
-    training = Submission(root / "06-training" / "training.ipynb")
-    results += grade_many([training], only="06.[!t]*") + grade_many([training], only="06.train.t*")  # all but the gate
-    return {"solutions": results[:len(gate_free)] + results[-2:], "blanks": results[len(gate_free):-2]}
+    """A class of two learners graded with ``--batch``'s discovery and sandboxes: one hands in
+    the Chinese solutions (translated into a temporary folder), the other the committed Chinese
+    blanks. 06's solution is graded apart, on every check but its accuracy gate."""
+    root = tmp_path_factory.mktemp("zh-class")
+    write_translated_sources(ASSIGNMENTS, LANG, root / "zh-solution")
+    shutil.copytree(CHINESE_DIR, root / "zh-blank", ignore=shutil.ignore_patterns(".*"))
+    training = tmp_path_factory.mktemp("zh-06") / "06-training"  # outside the class folder: its gate must not run
+    shutil.move(root / "zh-solution" / "06-training", training)
+    rows = grade_batch(discover(root), jobs=2)
+    gate_free = [grade_many([Submission(training / "training.ipynb")], only=only)[0] for only in ("06.[!t]*", "06.train.t*")]
+    return {"solutions": [r for learner, r in rows if learner == "zh-solution"] + gate_free, "blanks": [r for learner, r in rows if learner == "zh-blank"]}
 
 
 def test_every_chinese_solution_scores_full_marks_on_the_english_check_ids(chinese_gradings: dict[str, Any]) -> None:
@@ -251,6 +253,7 @@ def test_every_chinese_solution_scores_full_marks_on_the_english_check_ids(chine
 
 
 def test_every_chinese_blank_scores_zero_on_every_check(chinese_gradings: dict[str, Any]) -> None:
+    assert len(chinese_gradings["blanks"]) == len(ASSIGNMENTS)
     for assignment, result in zip(ASSIGNMENTS, chinese_gradings["blanks"]):
         assert not result.error and result.assignment == assignment.id, (result.path, result.error)
         assert [c.id for c in result.checks] == [c.id for c in checks_for(assignment.id) if not c.hidden]
