@@ -147,6 +147,20 @@ def _docstrings(source: str) -> list[_Docstring]:
     return sorted(found, key=lambda d: d.start)
 
 
+def code_without_docstrings(source: str) -> str | None:
+    """A cell's code with every docstring emptied (``ast.unparse``), so a cell and its
+    translation compare; ``None`` when it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            body[0].value.value = ""
+    return ast.unparse(tree)
+
+
 def messages(notebook: dict[str, Any]) -> list[Message]:
     """Every translatable text of a notebook (JSON as read), in order, each once."""
     seen: dict[str, Message] = {}
@@ -189,8 +203,12 @@ def translate_notebook(notebook: dict[str, Any], translations: dict[str, str], l
                     parts[i] = translations[parts[i]]
             cell["source"] = localize_links("".join(parts), lang)
         elif cell.get("cell_type") == "code":
-            for docstring in reversed(_docstrings(source)):
+            docstrings = _docstrings(source)
+            original = source
+            for docstring in reversed(docstrings):
                 source = source[:docstring.start] + _indent(translations[docstring.msgid], docstring.indent) + docstring.tail + source[docstring.end:]
+            if docstrings and code_without_docstrings(source) != code_without_docstrings(original):
+                raise CatalogError(f"the {lang} translation of a docstring in {_preview(original.splitlines()[0])} changes the code (a quote or backslash?); fix it in the catalog")
             cell["source"] = source
     course = result.setdefault("metadata", {}).setdefault("cnn_course", {})
     course["language"] = lang

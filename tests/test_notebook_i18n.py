@@ -4,7 +4,6 @@ with the English code, metadata and points, and graded exactly like the English 
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import re
@@ -23,6 +22,7 @@ from autograder.engine import Submission, grade_many
 from autograder.notebook_i18n import (
     CatalogError,
     catalog_path,
+    code_without_docstrings,
     load_translations,
     markup_changes,
     messages,
@@ -47,16 +47,6 @@ def _source(cell: dict[str, Any]) -> str:
 
 def _cells(path: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text(encoding="utf-8"))["cells"]
-
-
-def _without_docstrings(source: str) -> str:
-    """The code of a cell with every docstring emptied, so the English and Chinese cells compare."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
-            body[0].value.value = ""
-    return ast.unparse(tree)
 
 
 # --- catalogs ---------------------------------------------------------------------------------
@@ -172,7 +162,7 @@ def test_chinese_exercise_has_the_english_code_metadata_and_points(assignment: A
         if en["cell_type"] != "code":
             continue
         grade_id = en["metadata"].get("nbgrader", {}).get("grade_id")
-        assert _without_docstrings(_source(en)) == _without_docstrings(_source(zh)), f"code cell {grade_id} differs"
+        assert code_without_docstrings(_source(en)) == code_without_docstrings(_source(zh)) is not None, f"code cell {grade_id} differs"
         same_text = _source(en) == _source(zh)
         strip = (lambda m: {k: v for k, v in m.items() if k != "checksum"}) if not same_text else (lambda m: m)
         assert strip(en["metadata"].get("nbgrader", {})) == strip(zh["metadata"].get("nbgrader", {})), f"nbgrader metadata of {grade_id}"
@@ -221,6 +211,8 @@ def test_translate_notebook_changes_only_markdown_and_docstrings() -> None:
     assert result["cells"][1]["metadata"] == notebook["cells"][1]["metadata"] and result["metadata"]["cnn_course"]["language"] == LANG
     with pytest.raises(CatalogError, match="no zh_CN translation for 1 text"):
         translate_notebook(notebook, {**translations, "# Title": ""}, LANG)
+    with pytest.raises(CatalogError, match="changes the code"):
+        translate_notebook(notebook, {**translations, "Twice x.\n\nArgs:\n    x: a number.": 'x 的两倍。"""; x = 1; """'}, LANG)
 
 
 # --- grading -----------------------------------------------------------------------------------
