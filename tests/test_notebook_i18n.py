@@ -93,6 +93,8 @@ def test_a_missing_catalog_stops_make_exercises_naming_the_file_and_the_command(
     assert not (tmp_path / "out").exists(), "nothing is released while a catalog is missing"
     with pytest.raises(ReleaseError, match="01-convolution.po does not exist"):
         generate_translations(["01-convolution"], tmp_path / "out")
+    assert main(["01", "--output", str(tmp_path / "out"), "--english-only"]) == 0
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()) == [".released.json", "01-convolution/convolution.ipynb"]
 
 
 def test_update_keeps_translations_adds_new_text_empty_and_keeps_old_text_obsolete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
