@@ -53,9 +53,10 @@ def _cells(path: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("assignment", PARAMS)
 def test_every_catalog_is_fully_translated_without_fuzzy_entries(assignment: Assignment) -> None:
+    translations = load_translations(assignment, LANG)  # a missing or incomplete catalog fails here, naming the file and the command
     entries = [e for e in polib.pofile(str(catalog_path(assignment, LANG))) if not e.obsolete]
     assert entries and not [e.msgid[:60] for e in entries if not e.msgstr or e.fuzzy]
-    assert set(load_translations(assignment, LANG)) == {e.msgid for e in entries}, "the catalog holds texts the solution no longer has: run `python -m autograder.notebook_i18n update`"
+    assert set(translations) == {e.msgid for e in entries}, f"{catalog_path(assignment, LANG).name} holds texts the solution no longer has: run `python -m autograder.notebook_i18n update {assignment.id}`"
 
 
 @pytest.mark.parametrize("assignment", PARAMS)
