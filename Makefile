@@ -19,7 +19,7 @@ help:
 	@echo "make grade      grade the notebooks in exercises/ (or NB=path)"
 	@echo "make watch      regrade NB=path/to/notebook.ipynb on every save, printing what changed"
 	@echo "make train      retrain the reference models (writes autograder/reference/)"
-	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
+	@echo "make exercises  regenerate exercises/ (and the Chinese exercises/zh_CN/) from solutions/ with nbgrader"
 	@echo "make fixtures   regenerate the PyTorch oracle fixtures in autograder/oracle_data/"
 	@echo "make bench      run the benchmarks (QUICK=1 for a short run)"
 	@echo "make student-release OUT=DIR             the learners' repository (no solutions, no hidden checks)"

@@ -15,6 +15,14 @@ A release never loses anyone's work: it writes nothing unless every assignment g
 replaces or removes only files that are exactly what an earlier release wrote (their digests are
 in ``exercises/.released.json``). A notebook a learner has edited, even only re-saved, stops it
 with one line.
+
+Each assignment is also released in every language of
+:data:`autograder.notebook_i18n.TRANSLATED_LANGUAGES`, into ``exercises/<lang>/<id>/`` with its
+own ``exercises/<lang>/.released.json``: the English solution notebook is translated with the
+assignment's catalog (``locales/<lang>/LC_MESSAGES/exercises/<id>.po``) and goes through the same
+nbgrader ``generate_assignment``. A separate folder, not a second notebook beside the English one,
+because nbgrader sums every notebook of an assignment folder. A missing, incomplete or fuzzy
+catalog stops the release before anything is written.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from typing import Any, Iterator, Sequence
 from unittest import mock
 
 from autograder.assignments import ASSIGNMENTS, get_assignment
+from autograder.notebook_i18n import TRANSLATED_LANGUAGES, CatalogError, catalog_problems, write_translated_sources
 from autograder.paths import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
 from autograder.i18n import _
 
@@ -233,6 +242,14 @@ def _apply(writes: dict[Path, bytes], removals: list[Path]) -> list[Path]:
     return changed
 
 
+def edited_files(assignment_ids: Sequence[str], output_dir: Path) -> list[Path]:
+    """The files an earlier release wrote into ``output_dir`` for these assignments that have
+    changed since (someone's work)."""
+    released = _read_manifest(Path(output_dir))
+    return [path for key, digest in released.items() if key.split("/", 1)[0] in assignment_ids
+            for path in [Path(output_dir) / key] if path.is_file() and _sha256(path.read_bytes()) != digest]
+
+
 def _refuse_edits(edited: list[Path]) -> None:
     if edited:
         more = " " + _("(and {count} more)").format(count=len(edited) - 1) if len(edited) > 1 else ""
@@ -273,8 +290,7 @@ def generate(
             raise ReleaseError(_("{folder} holds no notebook; write the solution notebook first.").format(folder=source_dir / assignment_id))
     output_dir = Path(output_dir)
     released = _read_manifest(output_dir)
-    _refuse_edits([path for key, digest in released.items() if key.split("/", 1)[0] in assignment_ids
-                   for path in [output_dir / key] if path.is_file() and _sha256(path.read_bytes()) != digest])  # before the slow part
+    _refuse_edits(edited_files(assignment_ids, output_dir))  # before the slow part
     plans = []
     with tempfile.TemporaryDirectory(prefix="cnn-course-release-") as tmp:
         course_root = Path(tmp)
@@ -297,6 +313,32 @@ def generate(
     manifest_path = output_dir / MANIFEST_NAME
     if not manifest_path.is_file() or manifest_path.read_bytes() != manifest:
         changed += _apply({manifest_path: manifest}, [])
+    return changed
+
+
+def generate_translations(assignment_ids: Sequence[str], output_dir: Path = EXERCISES_DIR, languages: Sequence[str] = TRANSLATED_LANGUAGES) -> list[Path]:
+    """Release the assignments in each of ``languages`` into ``output_dir/<lang>/<id>/``, as
+    :func:`generate` releases the English ones (same nbgrader run, same manifest rules).
+
+    Returns:
+        The files written or removed.
+
+    Raises:
+        ReleaseError: a catalog is missing, incomplete or fuzzy (nothing is written then), or
+            :func:`generate` refuses.
+    """
+    problems = list(catalog_problems([get_assignment(i) for i in assignment_ids], languages))
+    if problems:
+        more = f" ({len(problems) - 1} more catalog(s) need work too)" if len(problems) > 1 else ""
+        raise ReleaseError(problems[0] + more)
+    changed: list[Path] = []
+    for lang in languages:
+        with tempfile.TemporaryDirectory(prefix=f"cnn-course-{lang}-") as tmp:
+            try:
+                write_translated_sources([get_assignment(i) for i in assignment_ids], lang, Path(tmp))
+            except CatalogError as exc:
+                raise ReleaseError(str(exc)) from None
+            changed += generate(assignment_ids, Path(output_dir) / lang, Path(tmp))
     return changed
 
 
@@ -331,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help=_("ids or numbers, e.g. 02 or 02-padding-stride (default: all)"))
     parser.add_argument("--output", type=Path, default=EXERCISES_DIR, help=_("where to write the assignment folders (default: exercises/)"))
     parser.add_argument("--gradebook", action="store_true", help=_("also record the assignments in gradebook.db, as nbgrader autograde needs"))
+    parser.add_argument("--english-only", action="store_true", help=_("skip the translated exercises ({languages}), e.g. while a catalog is being translated").format(languages=", ".join(TRANSLATED_LANGUAGES)))
     args = parser.parse_args(argv)
 
     try:
@@ -347,15 +390,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_("error: {path} does not exist; write the solution notebook first.").format(path=assignment.solution_path), file=sys.stderr)
             return 2
 
+    languages = () if args.english_only else TRANSLATED_LANGUAGES
+    problems = list(catalog_problems(chosen, languages))
+    if problems:
+        for problem in problems:
+            print(_("error: {problem}").format(problem=problem), file=sys.stderr)
+        print(_("nothing was released; `--english-only` releases the English exercises alone."), file=sys.stderr)
+        return 1
     try:
+        ids = [a.id for a in chosen]
+        _refuse_edits(edited_files(ids, args.output) + [p for lang in languages for p in edited_files(ids, args.output / lang)])  # before writing either language
         db_url = _course_gradebook() if args.gradebook else None
         changed = generate([a.id for a in chosen], args.output, db_url=db_url)
+        if languages:
+            changed += generate_translations([a.id for a in chosen], args.output, languages)
     except ReleaseError as exc:
         print(_("error: {problem}").format(problem=exc), file=sys.stderr)
         return 1
     for path in changed:
         print((_("wrote {path}") if path.exists() else _("removed {path}")).format(path=os.path.relpath(path)))
-    print(_("{count} assignment(s) released to {folder}: {changed} file(s) changed.").format(count=len(chosen), folder=os.path.relpath(args.output), changed=len(changed)))
+    also = " " + _("(and in {languages})").format(languages=", ".join(languages)) if languages else ""
+    print(_("{count} assignment(s) released to {folder}{also}: {changed} file(s) changed.").format(count=len(chosen), folder=os.path.relpath(args.output), also=also, changed=len(changed)))
     return 0
 
 

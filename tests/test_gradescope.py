@@ -18,6 +18,7 @@ import pytest
 
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
 from autograder.classroom.gradescope import build_zip
+from autograder.paths import EXERCISES_DIR
 from autograder.registry import checks_for, max_points
 
 from hostile import BASE, pad2d_body, solution_with
@@ -142,3 +143,10 @@ def test_a_seeded_bug_loses_its_points_and_a_hostile_notebook_cannot_touch_the_r
 def test_a_submission_that_cannot_be_graded_scores_zero_with_a_message(files: dict[str, Any], words: str, zips: dict[str, Path], tmp_path: Path) -> None:
     results = run_autograder(zips[BASE], tmp_path / "root", files)
     assert results["score"] == 0 and results["tests"] == [] and words in results["output"]
+
+
+def test_the_chinese_blank_is_accepted_and_scores_zero_on_the_same_checks(zips: dict[str, Path], tmp_path: Path) -> None:
+    assignment = get_assignment("03")
+    chinese = run_autograder(zips[assignment.id], tmp_path / "zh", {assignment.notebook: EXERCISES_DIR / "zh_CN" / assignment.id / assignment.notebook})
+    assert chinese["score"] == 0 and [t["number"] for t in chinese["tests"]] == [c.id for c in checks_for(assignment, include_hidden=True)]
+    assert "test cells" not in chinese["output"], "its locked test cells are the English ones"

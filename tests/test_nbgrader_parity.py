@@ -25,6 +25,7 @@ from conftest import write_variant
 
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
 from autograder.notebook import notebook_dir_set
+from autograder.notebook_i18n import write_translated_sources
 from autograder.paths import REPO_ROOT
 from autograder.registry import max_points
 from autograder.release import load_nbgrader_config, temp_course
@@ -73,6 +74,7 @@ HARMLESS: dict[str, tuple[str, Mapping[str, str]]] = {
     ),
 }
 LONE_05 = "only-05"
+CHINESE = "zh-solution"  # the Chinese notebook (exercises/zh_CN/), handed in under the same name
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ SUBMISSIONS: list[Submission] = [
     *(Submission("blank", a) for a in ASSIGNMENTS),
     *(Submission(student, get_assignment(assignment_id)) for student, (assignment_id, _) in (BROKEN | HARMLESS).items()),
     Submission(LONE_05, get_assignment("05")),
+    Submission(CHINESE, get_assignment("03")),
 ]
 
 
@@ -99,6 +102,10 @@ def _handed_in(submission: Submission, root: Path) -> Path:
     if submission.student in BROKEN | HARMLESS:
         assignment_id, replacements = (BROKEN | HARMLESS)[submission.student]
         return write_variant(assignment_id, replacements, root / "variants" / submission.student)
+    if submission.student == CHINESE:
+        path = root / "variants" / CHINESE / submission.assignment.id / submission.assignment.notebook
+        write_translated_sources([submission.assignment], "zh_CN", path.parent.parent)
+        return path
     if submission.student == "blank":
         return root / "release" / submission.assignment.id / submission.assignment.notebook
     return submission.assignment.solution_path
@@ -206,3 +213,7 @@ def test_nbgrader_runs_learner_code_in_the_sandbox_too(totals: dict[str, tuple[f
     nbgrader, cli = totals["writes-outside-the-sandbox-01-convolution"]
     assert nbgrader == cli == max_points("01-convolution", include_hidden=True)
     assert not ESCAPE.exists(), "a notebook wrote outside the sandbox under nbgrader autograde"
+
+
+def test_the_chinese_notebook_scores_as_the_english_one_in_both_graders(totals: dict[str, tuple[float, float]]) -> None:
+    assert totals[f"{CHINESE}-03-pooling"] == totals["solution-03-pooling"] == (max_points("03", include_hidden=True),) * 2

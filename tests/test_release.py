@@ -20,6 +20,7 @@ import nbformat
 import pytest
 
 from autograder.assignments import ASSIGNMENTS, Assignment
+from autograder.notebook_i18n import TRANSLATED_LANGUAGES
 from autograder.paths import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
 from autograder.release import (
     MANIFEST_NAME,
@@ -270,7 +271,7 @@ def test_solutions_hold_exactly_the_course_assignments_one_notebook_each() -> No
 def test_committed_exercises_match_a_fresh_release(tmp_path: Path) -> None:
     generate(ASSIGNMENT_IDS, tmp_path)
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    committed = sorted(p.relative_to(EXERCISES_DIR) for p in EXERCISES_DIR.rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(EXERCISES_DIR) for p in EXERCISES_DIR.rglob("*") if p.is_file() and p.relative_to(EXERCISES_DIR).parts[0] not in TRANSLATED_LANGUAGES)  # tests/test_notebook_i18n.py checks those
     assert committed == fresh, "exercises/ has different files from a fresh release; run `make exercises` and commit"
     stale = []
     for relative in fresh:
@@ -373,7 +374,7 @@ def test_blank_exercise_passes_no_test_cell_under_inverted_validation(assignment
 
 # --- a learner's work survives every command ----------------------------------------------------
 
-COPIED = ["autograder", "solutions", "exercises", "Makefile", "requirements.txt", "pyproject.toml", "nbgrader_config.py"]
+COPIED = ["autograder", "solutions", "exercises", "locales", "Makefile", "requirements.txt", "pyproject.toml", "nbgrader_config.py"]
 # Targets that build, test, train or measure: none may touch exercises/ (checked on their recipes).
 OTHER_TARGETS = ["venv", "book", "test", "test-fast", "train", "fixtures", "bench"]
 

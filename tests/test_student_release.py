@@ -102,7 +102,8 @@ def test_the_release_is_one_commit_without_solutions_tests_or_book(release: Path
     top = {p.name for p in release.iterdir()}
     assert top == {".git", ".github", ".gitignore", "Makefile", "README.md", "autograder", "exercises", "pyproject.toml", "requirements.txt"}
     assert (release / ".github/workflows/autograde.yml").is_file() and not (release / "autograder/oracle_data/hidden").exists()
-    assert sorted(p.name for p in (release / "exercises").iterdir() if p.is_dir()) == sorted(a.id for a in ASSIGNMENTS)
+    assert sorted(p.name for p in (release / "exercises").iterdir() if p.is_dir()) == sorted([a.id for a in ASSIGNMENTS] + ["zh_CN"])
+    assert all((release / "exercises" / "zh_CN" / a.id / a.notebook).is_file() for a in ASSIGNMENTS), "the Chinese exercises ship too"
 
 
 def test_no_release_file_holds_solution_code_compared_line_by_line(release: Path) -> None:
