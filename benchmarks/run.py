@@ -4,8 +4,9 @@
 
 Benchmarks, in order: ``grading`` (CLI vs nbgrader latency), ``batch`` (a class through
 ``--batch``), ``layers`` (NumPy layers vs PyTorch), ``book`` (jupyter-book build), ``training``
-(reference models), ``sandbox`` (bubblewrap vs the previous guards). A full run takes about 15 minutes and writes RESULTS.md; ``--quick`` (``make
-bench QUICK=1``) takes under 2 and only prints, unless ``--output`` is given. Not part of ``make
+(reference models), ``sandbox`` (bubblewrap vs the previous guards), ``warm`` (warm workers, a class of 500). A full run takes about
+two hours (``warm`` trains every gate notebook of its class twice; ``BENCH_WARM_GATES=N`` grades N of them) and writes RESULTS.md; ``--quick`` (``make
+bench QUICK=1``) takes a few minutes and only prints, unless ``--output`` is given. Not part of ``make
 test``: timings are measurements, never assertions.
 """
 
@@ -45,7 +46,7 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and submissions, no book build; prints only (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and submissions, no book build; prints only (a few minutes)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME", help=f"run only these ({', '.join(BENCHMARKS)})")
     parser.add_argument("--output", type=Path, help="where to write the Markdown results (default: benchmarks/RESULTS.md after a full run of all benchmarks; nothing after --quick or --only)")
     args = parser.parse_args(argv)
