@@ -1,0 +1,116 @@
+"""The Chinese book's catalogs (``locales/zh_CN/LC_MESSAGES/book/<chapter>.po``) keep what Sphinx
+needs to build a correct page: a display-math block is never translated (MyST prints a translated
+math block as ``::``, MyST-Parser issues 444 and 980), and a translated paragraph keeps every role
+target, inline code span and link target of its English paragraph (these read the .po files only);
+and a glued number shows in a translated paragraph (a one-page book built in Chinese)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import polib
+import pytest
+
+from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.book
+
+CATALOGS = sorted((REPO_ROOT / "locales" / "zh_CN" / "LC_MESSAGES" / "book").glob("*.po"))
+ROLE = re.compile(r"\{([a-z:]+)\}`([^`]*)`")
+CODE = re.compile(r"`([^`]+)`")
+LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def markup_lost(msgid: str, msgstr: str) -> list[str]:
+    """What of ``msgid``'s markup ``msgstr`` lacks: role targets (``{glue:text}`key```, the ``<target>``
+    of ``{doc}`text <target>```), inline code spans and link targets; extra ones are allowed."""
+
+    def role_targets(text: str) -> Counter:
+        return Counter((name, target[target.find("<"):] if "<" in target else target) for name, target in ROLE.findall(text))
+
+    def code_spans(text: str) -> Counter:
+        return Counter(CODE.findall(ROLE.sub("", text)))
+
+    lost = []
+    for kind, count in (("role", role_targets), ("code", code_spans), ("link", lambda t: Counter(LINK_TARGET.findall(t)))):
+        missing = count(msgid) - count(msgstr)
+        lost += [f"{kind} {item!r}" for item in missing]
+    return lost
+
+
+def test_there_is_one_catalog_per_chapter_of_the_toc() -> None:
+    chapters = {line.split("book/")[1].strip() for line in (REPO_ROOT / "_toc.yml").read_text(encoding="utf-8").splitlines()
+                if "book/" in line}
+    assert {path.stem for path in CATALOGS} == chapters
+
+
+@pytest.mark.parametrize("catalog", CATALOGS, ids=lambda path: path.stem)
+def test_display_math_is_left_untranslated(catalog: Path) -> None:
+    translated = [entry.msgid[:60] for entry in polib.pofile(str(catalog))
+                  if entry.msgid.startswith("\n") and entry.msgstr not in ("", entry.msgid)]
+    assert not translated, (f"{catalog.name}: translated display math comes out as '::' with MyST; keep msgstr = msgid "
+                            f"and move words out of $$...$$ into the prose: {translated}")
+
+
+@pytest.mark.parametrize("catalog", CATALOGS, ids=lambda path: path.stem)
+def test_translations_keep_the_roles_code_and_links_of_their_paragraph(catalog: Path) -> None:
+    broken = {entry.msgid[:60]: lost for entry in polib.pofile(str(catalog))
+              if entry.msgstr and (lost := markup_lost(entry.msgid, entry.msgstr))}
+    assert not broken, f"{catalog.name}: translations lost markup: {broken}"
+
+
+def test_markup_lost_names_a_dropped_glue_role_a_code_span_and_a_link() -> None:
+    english = "Accuracy {glue:text}`val_accuracy` with `fit`, see [the chapter](training.md) and {doc}`the list <exercises>`."
+    assert markup_lost(english, "准确率为 {glue:text}`val_accuracy`，用 `fit`，见[该章](training.md)和{doc}`列表 <exercises>`。") == []
+    assert markup_lost(english, "准确率为 95 %，用 fit，见[该章](pooling.md)和{doc}`列表 <intro>`。") == [
+        "role ('glue:text', 'val_accuracy')", "role ('doc', '<exercises>')", "code 'fit'", "link 'training.md'"]
+
+
+PAGE = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Page
+
+```{code-cell} ipython3
+from myst_nb import glue
+glue("answer", "42", display=False)
+```
+
+The answer is {glue:text}`answer`.
+"""
+CATALOG = '''msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=utf-8\\n"
+
+msgid "The answer is {glue:text}`answer`."
+msgstr "答案是 {glue:text}`answer`。"
+'''
+
+
+@pytest.mark.slow
+def test_a_glued_number_shows_in_a_translated_paragraph(tmp_path: Path) -> None:
+    """Sphinx parses a translated paragraph as a new document, without MyST-NB's glue data;
+    autograder.book.translated_glue (in _config.yml) lends it the page's. A one-page book in
+    Chinese, built with -W, must show the number."""
+    (tmp_path / "conf.py").write_text('extensions = ["myst_nb", "autograder.book.translated_glue"]\n'
+                                      'locale_dirs = ["locales/"]\nnb_execution_mode = "force"\n', encoding="utf-8")
+    (tmp_path / "index.md").write_text("# Index\n\n```{toctree}\npage\n```\n", encoding="utf-8")
+    (tmp_path / "page.md").write_text(PAGE, encoding="utf-8")
+    (tmp_path / "locales" / "zh_CN" / "LC_MESSAGES").mkdir(parents=True)
+    (tmp_path / "locales" / "zh_CN" / "LC_MESSAGES" / "page.po").write_text(CATALOG, encoding="utf-8")
+    build = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", "-D", "language=zh_CN", str(tmp_path),
+                            str(tmp_path / "_out")], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert re.search(r"答案是 <span[^>]*>42</span>", (tmp_path / "_out" / "page.html").read_text(encoding="utf-8"))
