@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from autograder.i18n import label
+
 SKIPPED = (nn.ReLU, nn.Dropout, nn.Flatten)
 
 
@@ -17,16 +19,16 @@ def n_params(module: nn.Module) -> int:
 def describe(m: nn.Module) -> str:
     """A short description of a layer, e.g. 'conv 11×11, 3→64, stride 4, padding 2'."""
     if isinstance(m, nn.Conv2d):
-        text = f"conv {m.kernel_size[0]}×{m.kernel_size[1]}, {m.in_channels}→{m.out_channels}"
-        text += f", stride {m.stride[0]}" if m.stride[0] > 1 else ""
-        text += f", padding {m.padding[0]}" if m.padding[0] else ""
-        return text + (f", {m.groups} groups" if m.groups > 1 else "")
+        text = label("conv {kh}×{kw}, {c_in}→{c_out}").format(kh=m.kernel_size[0], kw=m.kernel_size[1], c_in=m.in_channels, c_out=m.out_channels)
+        text += label(", stride {stride}").format(stride=m.stride[0]) if m.stride[0] > 1 else ""
+        text += label(", padding {padding}").format(padding=m.padding[0]) if m.padding[0] else ""
+        return text + (label(", {groups} groups").format(groups=m.groups) if m.groups > 1 else "")
     if isinstance(m, nn.MaxPool2d):
-        return f"max pool {m.kernel_size}×{m.kernel_size}, stride {m.stride}"
+        return label("max pool {k}×{k}, stride {stride}").format(k=m.kernel_size, stride=m.stride)
     if isinstance(m, nn.AdaptiveAvgPool2d):
-        return f"adaptive average pool to {m.output_size}"
+        return label("adaptive average pool to {size}").format(size=m.output_size)
     if isinstance(m, nn.Linear):
-        return f"linear {m.in_features}→{m.out_features}"
+        return label("linear {n_in}→{n_out}").format(n_in=m.in_features, n_out=m.out_features)
     return type(m).__name__
 
 
@@ -61,13 +63,13 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, li
     """A Markdown table of :func:`layer_rows` with the totals, and the rows themselves."""
     rows = layer_rows(model, input_shape)
     total_params, total_macs = sum(r[2] for r in rows), sum(r[3] for r in rows)
-    lines = ["| layer | output shape | parameters | multiply-adds |", "|---|---|---:|---:|"]
+    lines = [label("| layer | output shape | parameters | multiply-adds |"), "|---|---|---:|---:|"]
     lines += [f"| {d} | {' × '.join(map(str, s))} | {p:,} | {m:,} |" for d, s, p, m in rows]
-    lines.append(f"| **total** | | **{total_params:,}** | **{total_macs:,}** |")
+    lines.append(label("| **total** | | **{params}** | **{macs}** |").format(params=f"{total_params:,}", macs=f"{total_macs:,}"))
     return "\n".join(lines), rows
 
 
 def stages(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
     """``(label, output shape)`` per layer, the input first, for a block diagram
     (:func:`autograder.book.figures.architecture`)."""
-    return [("input", tuple(input_shape))] + [(d.replace(", ", "\n"), s) for d, s, _, _ in layer_rows(model, input_shape)]
+    return [(label("input"), tuple(input_shape))] + [(d.replace(", ", "\n"), s) for d, s, _, _ in layer_rows(model, input_shape)]
