@@ -151,12 +151,15 @@ def update_catalogs(out: Path = REPO_ROOT) -> int:
     """Write the English templates, then merge them into ``locales/<lang>`` with sphinx-intl
     (new paragraphs arrive untranslated, changed ones fuzzy with their old translation, deleted ones
     are dropped; a catalog whose paragraphs did not change is not rewritten, so no dates churn)."""
-    status = write_templates(out)
-    if status:
-        return status
+    return write_templates(out) or merge_templates(gettext_dir(out))
+
+
+def merge_templates(templates: Path, locales: Path = LOCALES, quiet: bool = False) -> int:
+    """``sphinx-intl update`` of every translated language's catalogs in ``locales`` from the
+    templates in ``templates``; returns its exit status."""
     for lang in TRANSLATED:
-        update = [str(Path(sys.executable).parent / "sphinx-intl"), "update", "--no-obsolete", "-j", "1", "-p", str(gettext_dir(out)), "-l", lang, "-d", str(LOCALES)]
-        status = subprocess.run(update, cwd=REPO_ROOT, check=False).returncode
+        update = [str(Path(sys.executable).parent / "sphinx-intl"), "update", "--no-obsolete", "-j", "1", "-p", str(templates), "-l", lang, "-d", str(locales)]
+        status = subprocess.run(update, cwd=REPO_ROOT, check=False, capture_output=quiet).returncode
         if status:
             return status
     return 0

@@ -7,12 +7,19 @@
   web server alike.
 * ``<html lang>`` in BCP 47 form (``zh-CN``, not Sphinx's ``zh_CN``), which the explorers
   (book/_static/explorers.js) read to label themselves.
+* Glue in translated paragraphs: Sphinx parses each translation as a small document of its own
+  (source ``<page>:<line>:<translated>``), whose myst-nb renderer holds no glue data, so every
+  {glue:text}`key` in a translation would be "not found". :func:`_glue_from_the_page` then
+  looks the key up in the glue file myst-nb wrote for the page (:func:`page_glue`): the
+  translated page shows the numbers its own execution glued.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from autograder.paths import REPO_ROOT
 
@@ -64,8 +71,50 @@ def _page_context(app: Any, pagename: str, templatename: str, context: dict[str,
     context["cnn_language_switch"] = {"url": url, "hreflang": bcp47(other), "text": LINK_TEXT[other], "title": LINK_TITLE[other]}
 
 
+def page_glue(env: Any) -> dict[str, Any]:
+    """The glue data of the page being read, from the file myst-nb writes while parsing it
+    (``<nb output folder>/<docname>.glue.json``); empty when the page glued nothing."""
+    path = Path(env.mystnb_config.output_folder).joinpath(*env.docname.split("/"))
+    path = path.with_name(path.name + ".glue.json")
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _glue_from_the_page(retrieve: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """``retrieve_glue_data`` that falls back to the page's glue when a translation's small
+    document has none (see the module docstring)."""
+    from myst_nb.core.variables import VariableOutput
+    from myst_nb.ext.glue.utils import RetrievalError
+
+    @functools.wraps(retrieve)
+    def retrieve_with_page(document: Any, key: str) -> Any:
+        try:
+            return retrieve(document, key)
+        except RetrievalError:
+            env = getattr(document.settings, "env", None)
+            if env is None or not str(document.get("source", "")).endswith("<translated>"):
+                raise
+            glued = page_glue(env).get(key)
+            if glued is None:
+                raise
+            return VariableOutput(data=glued["data"], metadata=glued.get("metadata", {}), nb_renderer=document.get("nb_renderer"), vtype="glue")
+
+    retrieve_with_page.cnn_page_fallback = True  # type: ignore[attr-defined]
+    return retrieve_with_page
+
+
+def _patch_glue_lookup() -> None:
+    from myst_nb.ext.glue import directives, roles, utils
+
+    if getattr(utils.retrieve_glue_data, "cnn_page_fallback", False):
+        return
+    patched = _glue_from_the_page(utils.retrieve_glue_data)
+    for module in (utils, roles, directives):
+        module.retrieve_glue_data = patched
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point."""
+    _patch_glue_lookup()
     app.connect("config-inited", _add_switch_to_header)
     app.connect("html-page-context", _page_context)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

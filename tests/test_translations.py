@@ -102,6 +102,27 @@ def test_book_catalogs_are_fully_translated_and_not_fuzzy() -> None:
     assert not problems, "translate these paragraphs (and remove the fuzzy flag once a changed one is checked):\n" + "\n".join(problems)
 
 
+def test_make_catalogs_is_idempotent_and_keeps_translations(templates: dict[str, polib.POFile], tmp_path: Path) -> None:
+    """``make catalogs``' merge, run twice on a copy of the catalogs with one paragraph
+    translated: the second run rewrites nothing (no dates churn), the translation stays."""
+    import shutil
+
+    locales = tmp_path / "locales"
+    shutil.copytree(BOOK_CATALOGS.parent.parent, locales / "zh_CN")
+    chapter = next(iter(templates))
+    catalog_path = locales / "zh_CN" / "LC_MESSAGES" / "book" / f"{chapter}.po"
+    templates_dir = next(iter(templates.values())).fpath
+    assert book_build.merge_templates(Path(templates_dir).parent.parent, locales, quiet=True) == 0
+    catalog = polib.pofile(str(catalog_path))
+    first = next(e for e in catalog if e.msgid and not e.obsolete)
+    first.msgstr, first.flags = "译文", []
+    catalog.save()
+    before = {p: p.read_bytes() for p in sorted(locales.rglob("*.po"))}
+    assert book_build.merge_templates(Path(templates_dir).parent.parent, locales, quiet=True) == 0
+    assert {p: p.read_bytes() for p in sorted(locales.rglob("*.po"))} == before, "a second `make catalogs` rewrote catalogs"
+    assert polib.pofile(str(catalog_path)).find(first.msgid).msgstr == "译文"
+
+
 # What a translation must keep: every role's target ({glue:text}`key`, {numref}`Figure %s <fig-x>`),
 # the number of $ (math), link targets and {{ substitutions }}.
 ROLE = re.compile(r"\{([\w:.-]+)\}`([^`]*)`")
@@ -193,12 +214,14 @@ def chapter_code(path: Path) -> str:
 
 def marked_strings() -> dict[str, dict[str, set[str]]]:
     """domain -> message -> where it is marked: ``_``/``N_`` (grader, in autograder/) and ``label``
-    (book, in autograder/ and in the chapters' code cells), found by babel's Python extractor."""
+    or ``label_if`` (book, in autograder/ and in the chapters' code cells), found by babel's
+    Python extractor."""
     from babel.messages.extract import extract
 
     sources = [(p, p.read_text(encoding="utf-8")) for p in sorted((REPO_ROOT / "autograder").rglob("*.py"))]
     sources += [(p, chapter_code(p)) for p in sorted((REPO_ROOT / "book").glob("*.md"))]
-    keywords = {"autograder": {"_": None, "N_": None}, "book": {"label": None}}
+    # label_if(template, translated) in autograder/book/tables.py: label() when drawn
+    keywords = {"autograder": {"_": None, "N_": None}, "book": {"label": None, "label_if": (1,)}}
     found: dict[str, dict[str, set[str]]] = {domain: collections.defaultdict(set) for domain in keywords}
     for path, text in sources:
         for domain, marks in keywords.items():
