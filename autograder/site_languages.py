@@ -29,6 +29,8 @@ ENGLISH_SITE = "en"
 TRANSLATED_SITES = ("zh_CN",)  # folder names inside the English site
 LINK_TEXT = {"en": "English", "zh_CN": "中文"}
 LINK_TITLE = {"en": "Read this page in English", "zh_CN": "阅读本页的中文版"}
+# The site's title (_config.yml's title, which no catalog holds) in each translated site.
+SITE_TITLE = {"zh_CN": "卷积神经网络"}
 
 
 def bcp47(language: str | None) -> str:
@@ -52,6 +54,8 @@ def switch_url(pagename: str, language: str | None) -> tuple[str, str]:
 
 
 def _add_switch_to_header(app: Any, config: Any) -> None:
+    if config.language in SITE_TITLE:
+        config.html_title = SITE_TITLE[config.language]
     config.templates_path = [*config.templates_path, str(TEMPLATES)]
     options = dict(config.html_theme_options or {})
     end = list(options.get("article_header_end") or ["article-header-buttons.html"])
