@@ -145,7 +145,7 @@ def assert_not_blank(path: Path) -> None:
     assert colours is None or len(colours) > 100, f"{path} looks blank ({len(colours)} colours)"
 
 
-def test_every_chinese_page_loads_typesets_and_switches_to_english_and_back(browser: Any, site_url: str, chinese_site_url: str) -> None:
+def test_every_chinese_page_loads_and_typesets_and_two_switch_to_english_and_back(browser: Any, site_url: str, chinese_site_url: str) -> None:
     problems = []
     for page in toc_pages():
         url = f"{chinese_site_url}/{page}.html"
@@ -161,11 +161,12 @@ def test_every_chinese_page_loads_typesets_and_switches_to_english_and_back(brow
             if page == "book/padding_stride":  # the explorers speak the page's language
                 controls = tab.locator('div.cnn-explorer[data-explorer="conv"] .cnn-controls').first.inner_text()
                 assert "步幅" in controls, controls
-            tab.locator("a.cnn-language-switch").click()
-            tab.wait_for_url(f"{site_url}/{page}.html")
-            assert tab.evaluate("document.documentElement.lang") == "en", page
-            tab.locator("a.cnn-language-switch").click()
-            tab.wait_for_url(url)
+            if page in CHINESE_SCREENSHOTS:  # there and back in the browser; every page's link target: test_book.py
+                tab.locator("a.cnn-language-switch").click()
+                tab.wait_for_url(f"{site_url}/{page}.html")
+                assert tab.evaluate("document.documentElement.lang") == "en", page
+                tab.locator("a.cnn-language-switch").click()
+                tab.wait_for_url(url)
             problems += [f"zh_CN/{page}: {error}" for error in opened.errors]
     assert not problems, "errors in the browser:\n" + "\n".join(problems)
 
