@@ -124,31 +124,35 @@ def test_make_catalogs_is_idempotent_and_keeps_translations(templates: dict[str,
 
 
 # What a translation must keep: every role's target ({glue:text}`key`, {numref}`Figure %s <fig-x>`),
-# the number of $ (math), link targets and {{ substitutions }}.
+# every formula ($...$, $$...$$), link target and {{ substitution }}, compared as sets: Chinese
+# word order may repeat a formula ("一个 $3 \times 3$ 卷积接另一个 $3 \times 3$ 卷积"), but
+# nothing may be dropped, changed or added.
 ROLE = re.compile(r"\{([\w:.-]+)\}`([^`]*)`")
+MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\$)(.+?)(?<![\\$])\$", re.S)
 LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)|<((?:https?|mailto):[^>\s]+)>")
 SUBSTITUTION = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 
 
-def kept_markup(text: str) -> dict[str, collections.Counter]:
-    """The parts of a paragraph a translation must keep, each as a multiset."""
-    roles = collections.Counter()
+def kept_markup(text: str) -> dict[str, set]:
+    """The parts of a paragraph a translation must keep, each as a set."""
+    roles = set()
     for role, content in ROLE.findall(text):
         target = re.search(r"<([^<>]+)>\s*$", content)  # {ref}`text <target>`: the text may change
-        roles[(role, target.group(1) if target else content)] += 1
+        roles.add((role, target.group(1) if target else content))
     outside_roles = ROLE.sub("", text)
-    links = collections.Counter(a or b for a, b in LINK_TARGET.findall(outside_roles))
+    formulas = {" ".join((a or b).split()) for a, b in MATH.findall(outside_roles)}
+    unpaired = outside_roles.replace("\\$", "").count("$") % 2
     return {
         "roles": roles,
-        "math ($)": collections.Counter({"$": outside_roles.replace("\\$", "").count("$")}),
-        "links": links,
-        "substitutions": collections.Counter(SUBSTITUTION.findall(outside_roles)),
+        "math": formulas | ({"(an unpaired $)"} if unpaired else set()),
+        "links": {a or b for a, b in LINK_TARGET.findall(outside_roles)},
+        "substitutions": set(SUBSTITUTION.findall(outside_roles)),
     }
 
 
 def markup_differences(msgid: str, msgstr: str) -> list[str]:
     want, got = kept_markup(msgid), kept_markup(msgstr)
-    return [f"{kind}: English {dict(want[kind])}, translation {dict(got[kind])}" for kind in want if want[kind] != got[kind]]
+    return [f"{kind}: English {sorted(want[kind])}, translation {sorted(got[kind])}" for kind in want if want[kind] != got[kind]]
 
 
 def test_markup_check_catches_a_dropped_number_math_or_link() -> None:
@@ -158,6 +162,8 @@ def test_markup_check_catches_a_dropped_number_math_or_link() -> None:
     assert markup_differences(english, "误差为 {glue:text}`err`, 作用于 n 个[像素](#fig-x), 见{numref}`图 %s <fig-y>`。")  # math
     assert markup_differences(english, "误差为 {glue:text}`err`, 作用于 $n$ 个像素, 见{numref}`图 %s <fig-y>`。")  # link
     assert markup_differences(english, "误差为 {glue:text}`other`, 作用于 $n$ 个[像素](#fig-x), 见{numref}`图 %s <fig-y>`。")  # wrong key
+    assert markup_differences(english, "误差为 {glue:text}`err`, 作用于 $m$ 个[像素](#fig-x), 见{numref}`图 %s <fig-y>`。")  # changed formula
+    assert not markup_differences("a $3 \\times 3$ conv after another", "一个 $3 \\times 3$ 卷积接另一个 $3 \\times 3$ 卷积")  # repeated
 
 
 def test_book_translations_keep_roles_math_links_and_substitutions() -> None:
