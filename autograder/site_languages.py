@@ -12,6 +12,9 @@
   {glue:text}`key` in a translation would be "not found". :func:`_glue_from_the_page` then
   looks the key up in the glue file myst-nb wrote for the page (:func:`page_glue`): the
   translated page shows the numbers its own execution glued.
+* The prompts of collapsed cells ("Show the set-up code", myst-nb's "Hide code cell source"),
+  which live in cell metadata, not in the catalogs: :class:`TranslateCellPrompts` takes them
+  from the book catalog of :mod:`autograder.i18n` (``autograder/locale/<lang>/.../book.po``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ import functools
 import json
 from pathlib import Path
 from typing import Any, Callable
+
+from sphinx.transforms.post_transforms import SphinxPostTransform
+
+from autograder.i18n import translate
 
 from autograder.paths import REPO_ROOT
 
@@ -106,6 +113,24 @@ def _glue_from_the_page(retrieve: Callable[[Any, str], Any]) -> Callable[[Any, s
     return retrieve_with_page
 
 
+class TranslateCellPrompts(SphinxPostTransform):
+    """The show/hide prompts of collapsed cells in the page's language (after myst-nb's
+    HideInputCells, priority 199, has made them)."""
+
+    default_priority = 210
+    formats = ("html",)
+
+    def run(self, **kwargs: Any) -> None:
+        from myst_nb.sphinx_ import HideCodeCellNode
+
+        language = self.config.language
+        if language not in TRANSLATED_SITES:
+            return
+        for node in self.document.findall(HideCodeCellNode):
+            for key in ("prompt_show", "prompt_hide"):
+                node[key] = translate(node[key], "book", language)
+
+
 def _patch_glue_lookup() -> None:
     from myst_nb.ext.glue import directives, roles, utils
 
@@ -119,6 +144,7 @@ def _patch_glue_lookup() -> None:
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point."""
     _patch_glue_lookup()
+    app.add_post_transform(TranslateCellPrompts)
     app.connect("config-inited", _add_switch_to_header)
     app.connect("html-page-context", _page_context)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -260,3 +260,16 @@ def test_every_marked_string_has_a_translation() -> None:
         f"{len(problems)} marked string(s) without a Chinese translation: add them to "
         f"{PACKAGE_CATALOGS.relative_to(REPO_ROOT)}/<domain>.po or <domain>/*.po:\n" + "\n".join(problems[:60])
     )
+
+
+PROMPT = re.compile(r"^\s*code_prompt_(?:show|hide):\s*[\"']?(.*?)[\"']?\s*$", re.M)
+MYST_NB_PROMPTS = [f"{verb} code cell {kind}" for verb in ("Show", "Hide") for kind in ("source", "content", "output", "outputs")]
+
+
+def test_every_collapsed_cell_prompt_has_a_translation() -> None:
+    """The prompts of collapsed cells (cell metadata, translated by autograder/site_languages.py)."""
+    prompts = {m for p in sorted((REPO_ROOT / "book").glob("*.md")) for m in PROMPT.findall(p.read_text(encoding="utf-8"))}
+    assert "Show the set-up code" in prompts
+    translated = i18n.catalog("book", i18n.CHINESE)
+    missing = sorted(p for p in prompts | set(MYST_NB_PROMPTS) if p not in translated)
+    assert not missing, f"collapsed-cell prompts without a translation in {PACKAGE_CATALOGS.relative_to(REPO_ROOT)}/book.po: {missing}"
