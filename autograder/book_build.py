@@ -5,7 +5,8 @@
   Sphinx entry point with ``language=zh_CN`` into ``<out>/_build/html/zh_CN/``. Its notebooks
   execute with ``CNN_COURSE_LANG=zh_CN`` in the kernels' environment (so
   :func:`autograder.i18n.label` draws Chinese words) and with their own execution cache
-  ``<out>/_build/.jupyter_cache_zh_CN``, so the two languages never share executed outputs.
+  ``<out>/_build/.jupyter_cache_zh_CN``, so the two languages never share executed outputs; that
+  cache is emptied when the figure words (``autograder/locale/zh_CN/.../book.po``) change.
 
 The two builds run at the same time (two processes; the chapters' execution dominates and a
 kernel uses one core), each with ``-W --keep-going``; the output of each is prefixed with its
@@ -22,7 +23,9 @@ sphinx-intl.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -30,7 +33,7 @@ import time
 from pathlib import Path
 from typing import IO, Sequence
 
-from autograder.i18n import CHINESE, ENGLISH, LANG_ENV_VAR, LANGUAGES
+from autograder.i18n import CHINESE, ENGLISH, LANG_ENV_VAR, LANGUAGES, catalog_files
 from autograder.paths import REPO_ROOT
 
 LOCALES = REPO_ROOT / "locales"
@@ -72,11 +75,37 @@ def sphinx_overrides(lang: str, out: Path, builder: str = "html") -> dict[str, o
     return overrides
 
 
+def words_digest(lang: str) -> str:
+    """A digest of the catalog the kernels draw figures with (``label()``'s ``book`` domain)."""
+    digest = hashlib.sha256()
+    for path in catalog_files("book", lang):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def forget_stale_outputs(lang: str, out: Path) -> bool:
+    """Empty a translated build's execution cache when the figure words changed since it was
+    filled (jupyter-cache keys a notebook by its code only, so a changed ``book.po`` would
+    otherwise keep the old labels); returns whether it did."""
+    cache = Path(str(sphinx_overrides(lang, out)["nb_execution_cache_path"]))
+    stamp = cache.parent / f"{cache.name}.words"
+    current = words_digest(lang)
+    stale = cache.exists() and (not stamp.is_file() or stamp.read_text(encoding="utf-8") != current)
+    if stale:
+        shutil.rmtree(cache)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(current, encoding="utf-8")
+    return stale
+
+
 def _sphinx(lang: str, out: Path, builder: str, force_all: bool) -> int:
     """Jupyter Book's Sphinx entry point on the repository's _config.yml (what ``jupyter-book
     build`` does), into a language's own output and doctree folders."""
     from jupyter_book.sphinx import build_sphinx
 
+    if builder == "html" and lang != ENGLISH and forget_stale_outputs(lang, out):
+        print(f"{lang}: the figure words changed ({', '.join(p.name for p in catalog_files('book', lang))}); re-executing every chapter", flush=True)
+        force_all = True
     target = gettext_dir(out) if builder == "gettext" else html_dir(out, lang)
     doctrees = Path(out) / "_build" / (".doctrees_gettext" if builder == "gettext" else f".doctrees_{lang}")
     result = build_sphinx(

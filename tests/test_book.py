@@ -389,6 +389,19 @@ def test_each_language_builds_into_its_own_folders_and_cache(tmp_path: Path) -> 
     assert book_build.environment(CHINESE)["CNN_COURSE_LANG"] == CHINESE and book_build.environment(ENGLISH)["CNN_COURSE_LANG"] == ENGLISH
 
 
+def test_changed_figure_words_empty_the_translated_execution_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = tmp_path / "book.po"
+    catalog.write_text('msgid "epoch"\nmsgstr "轮"\n', encoding="utf-8")
+    monkeypatch.setattr(book_build, "catalog_files", lambda domain, lang: [catalog])
+    cache = Path(str(book_build.sphinx_overrides(CHINESE, tmp_path)["nb_execution_cache_path"]))
+    assert not book_build.forget_stale_outputs(CHINESE, tmp_path)  # no cache yet
+    cache.mkdir(parents=True)
+    (cache / "executed").write_text("x")
+    assert not book_build.forget_stale_outputs(CHINESE, tmp_path) and cache.exists()  # words unchanged
+    catalog.write_text('msgid "epoch"\nmsgstr "迭代周期"\n', encoding="utf-8")
+    assert book_build.forget_stale_outputs(CHINESE, tmp_path) and not cache.exists()
+
+
 def test_chinese_figures_use_the_cjk_font_and_a_missing_glyph_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import matplotlib
     import matplotlib.pyplot as plt
