@@ -10,11 +10,14 @@ export CNN_COURSE_DATA ?= $(if $(wildcard $(SHARED_DATA)/mnist),$(SHARED_DATA),)
 # Grading and tests never need more than the CPU.
 export CUDA_VISIBLE_DEVICES ?=
 JOBS ?= 2
+# The CJK font of the Chinese book's figures (Debian's fonts-wqy-microhei; autograder/book/fonts.py).
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: venv book test test-fast grade watch train exercises fixtures bench clean help student-release gradescope
+.PHONY: venv book catalogs test test-fast grade watch train exercises fixtures bench clean help student-release gradescope
 
 help:
-	@echo "make book       build the website into _build/html"
+	@echo "make book       build the website into _build/html (English) and _build/html/zh_CN (Chinese)"
+	@echo "make catalogs   update the Chinese catalogs in locales/zh_CN from the English pages"
 	@echo "make test       run the whole test suite (what CI runs)"
 	@echo "make grade      grade the notebooks in exercises/ (or NB=path)"
 	@echo "make watch      regrade NB=path/to/notebook.ipynb on every save, printing what changed"
@@ -28,9 +31,10 @@ help:
 venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
-	@command -v bwrap >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
-		{ apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq bubblewrap; }
+	@{ command -v bwrap && test -f $(CJK_FONT); } >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+		{ apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq bubblewrap fonts-wqy-microhei; }
 	@command -v bwrap >/dev/null || echo "note: bubblewrap is missing, so grading falls back to weaker isolation (sudo apt-get install -y bubblewrap)"
+	@test -f $(CJK_FONT) || echo "note: the Chinese font is missing, so the Chinese book cannot draw its figures (sudo apt-get install -y fonts-wqy-microhei)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
@@ -38,8 +42,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: $(STAMP)
 	$(PY) -m autograder.site_assets
-	$(VENV)/bin/jupyter-book build -W --keep-going --path-output . .
-	@echo "Open file://$(abspath _build/html/index.html)"
+	$(PY) -m autograder.book_build
+
+catalogs: $(STAMP)
+	$(PY) -m autograder.book_build --catalogs
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup

@@ -1,15 +1,15 @@
-"""The website: a clean `jupyter-book build -W --all` into a temporary folder, then its HTML.
+"""The website: a clean `-W --all` build of both languages into a temporary folder, then its HTML.
 
-The build runs once per test session (`build_book_once`, shared by the xdist workers through a
-file lock); tests/test_browser.py reuses it.
+The English site is `jupyter-book build`'s, the Chinese one (`zh_CN/` inside it) is built at the
+same time by `python -m autograder.book_build`, as `make book` does. The builds run once per test
+session (`build_book_once`, shared by the xdist workers through a file lock), and a failure of one
+language fails only that language's tests; tests/test_browser.py reuses them.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import subprocess
-import sys
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup, Tag
 
-from autograder import site_assets
+from autograder import book_build, site_assets
 
 from conftest import once_per_session
 
@@ -39,7 +39,8 @@ class BuiltBook:
     local_assets: bool
 
 
-_BUILT: BuiltBook | str | None = None  # this process's build, or why it failed
+ENGLISH, CHINESE = "en", "zh_CN"
+_BUILT: dict[str, BuiltBook | str] = {}  # this process's builds by language, or why one failed
 
 
 def toc_pages() -> list[str]:
@@ -56,45 +57,51 @@ def is_notebook(page: str) -> bool:
     return "{code-cell}" in (REPO_ROOT / f"{page}.md").read_text(encoding="utf-8")
 
 
-def _run_build(out: Path) -> dict[str, object]:
-    """Copy the site assets (npm when needed, as `make book` does), then build the whole book
-    from clean into ``out``; the developer's _build/ is left alone."""
-    assets = site_assets.ensure_assets()
-    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "--keep-going", "--all", "--path-output", str(out), str(REPO_ROOT)]
-    start = time.monotonic()
-    try:
-        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    except subprocess.TimeoutExpired:
-        return {"failure": f"jupyter-book build took over {BUILD_TIMEOUT_S} s; a chapter is too slow or hangs"}
-    seconds = time.monotonic() - start
-    log = result.stdout + result.stderr
-    (out / "build.log").write_text(f"{assets}\n{log}", encoding="utf-8")
-    if result.returncode != 0:
-        problems = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line or "Error" in line]
-        failure = f"jupyter-book build failed (exit {result.returncode}) after {seconds:.0f} s; full log in {out / 'build.log'}:\n"
-        return {"failure": failure + "\n".join(problems[-30:] or log.splitlines()[-30:])}
+def _outcome(lang: str, status: int, seconds: float, log: Path) -> dict[str, object]:
+    if status == book_build.TIMED_OUT:
+        return {"failure": f"the {lang} build took over {BUILD_TIMEOUT_S} s; a chapter is too slow or hangs (log: {log})"}
+    if status != 0:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        problems = [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line or "Error" in line]
+        failure = f"the {lang} build failed (exit {status}) after {seconds:.0f} s; full log in {log}:\n"
+        return {"failure": failure + "\n".join(problems[-30:] or text.splitlines()[-30:])}
     return {"seconds": seconds, "local_assets": site_assets.local_copies_present()}
 
 
-def build_book_once(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
-    """The book, built once per test session. Under xdist every worker asks; the first builds
-    into the session's shared temporary folder under a file lock, the others wait and reuse it
-    (the ``xdist_group`` mark alone does not keep the book tests on one worker)."""
-    global _BUILT
-    if _BUILT is None:
-        outcome = once_per_session(tmp_path_factory, "book-build", lambda shared: {**_run_build(shared), "html": str(shared / "_build" / "html")})
-        if "failure" in outcome:
-            _BUILT = str(outcome["failure"])
-        else:
-            _BUILT = BuiltBook(html=Path(outcome["html"]), seconds=float(outcome["seconds"]), local_assets=bool(outcome["local_assets"]))
-    if isinstance(_BUILT, str):
-        pytest.fail(_BUILT)
-    return _BUILT
+def _run_builds(out: Path) -> dict[str, object]:
+    """Copy the site assets (npm when needed, as `make book` does), then build both languages of
+    the whole book from clean into ``out``, at the same time; the developer's _build/ is left alone."""
+    (out / "assets.log").write_text(site_assets.ensure_assets(), encoding="utf-8")
+    logs = {lang: out / f"build-{lang}.log" for lang in (ENGLISH, CHINESE)}
+    start = time.monotonic()
+    statuses = book_build.build(list(logs), out, force_all=True, logs=logs, sink=io.StringIO(), timeout_s=BUILD_TIMEOUT_S)
+    seconds = time.monotonic() - start  # both together: the wall time the suite pays
+    return {lang: {**_outcome(lang, statuses[lang], seconds, logs[lang]), "html": str(book_build.html_dir(out, lang))} for lang in logs}
+
+
+def build_book_once(tmp_path_factory: pytest.TempPathFactory, lang: str = ENGLISH) -> BuiltBook:
+    """The book in ``lang``, built once per test session. Under xdist every worker asks; the first
+    builds into the session's shared temporary folder under a file lock, the others wait and reuse
+    it (the ``xdist_group`` mark alone does not keep the book tests on one worker)."""
+    if not _BUILT:
+        for built_lang, outcome in once_per_session(tmp_path_factory, "book-build", _run_builds).items():
+            if "failure" in outcome:
+                _BUILT[built_lang] = str(outcome["failure"])
+            else:
+                _BUILT[built_lang] = BuiltBook(html=Path(outcome["html"]), seconds=float(outcome["seconds"]), local_assets=bool(outcome["local_assets"]))
+    if isinstance(_BUILT[lang], str):
+        pytest.fail(str(_BUILT[lang]))
+    return _BUILT[lang]  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
     return build_book_once(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def built_chinese_book(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
+    return build_book_once(tmp_path_factory, CHINESE)
 
 
 @functools.lru_cache(maxsize=None)
@@ -113,7 +120,57 @@ def page_html(book: BuiltBook, page: str) -> BeautifulSoup:
 @pytest.mark.slow
 def test_book_builds_from_clean_with_warnings_as_errors(built_book: BuiltBook) -> None:
     assert (built_book.html / "index.html").is_file()
-    print(f"clean build: {built_book.seconds:.0f} s")
+    print(f"clean build of both languages: {built_book.seconds:.0f} s")
+
+
+# ---------------------------------------------------------------- the Chinese site (slow)
+
+
+@pytest.mark.slow
+def test_chinese_book_builds_from_clean_with_warnings_as_errors(built_chinese_book: BuiltBook, built_book: BuiltBook) -> None:
+    assert built_chinese_book.html == built_book.html / CHINESE, "the Chinese site belongs in zh_CN/ inside the English one"
+    missing = [p for p in toc_pages() if not (built_chinese_book.html / f"{p}.html").is_file()]
+    assert not missing, f"Chinese pages missing: {missing}"
+
+
+@pytest.mark.slow
+def test_chinese_pages_are_chinese_and_english_pages_english(built_chinese_book: BuiltBook, built_book: BuiltBook) -> None:
+    for page in toc_pages():
+        assert page_html(built_book, page).html.get("lang") == "en", page
+        soup = page_html(built_chinese_book, page)
+        assert soup.html.get("lang") == "zh-CN", f"{page}: <html lang={soup.html.get('lang')!r}>, expected zh-CN"
+        title = soup.select_one("article h1").get_text()
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in title), f"{page}: the Chinese page's title {title!r} has no Chinese"
+
+
+@pytest.mark.slow
+def test_every_page_links_to_itself_in_the_other_language(built_chinese_book: BuiltBook, built_book: BuiltBook) -> None:
+    for page in toc_pages():
+        for book, other, text in ((built_book, built_chinese_book, "中文"), (built_chinese_book, built_book, "English")):
+            links = page_html(book, page).select("a.cnn-language-switch")
+            assert len(links) == 1 and links[0].get_text(strip=True) == text, f"{page}: no single {text!r} switch in {book.html}"
+            target = ((book.html / page).parent / links[0]["href"]).resolve()
+            assert target == (other.html / f"{page}.html").resolve(), f"{page}: the switch leads to {target}"
+
+
+@pytest.mark.slow
+def test_chinese_pages_ran_their_cells_and_show_their_figures(built_chinese_book: BuiltBook) -> None:
+    for page in filter(is_notebook, toc_pages()):
+        soup = page_html(built_chinese_book, page)
+        assert soup.select("div.cell_output"), f"zh_CN/{page}: no executed output"
+        assert not soup.select("div.output.error, div.output.traceback, .output_error"), f"zh_CN/{page}: a cell raised (a missing CJK font or glyph?)"
+        assert "Traceback (most recent call last)" not in soup.get_text(), f"zh_CN/{page}: a cell raised"
+        if "matplotlib" in (REPO_ROOT / f"{page}.md").read_text(encoding="utf-8"):
+            assert soup.select("div.cell_output img"), f"zh_CN/{page} shows no figure"
+
+
+@pytest.mark.slow
+def test_the_kernels_draw_tables_in_the_language_of_their_build(built_chinese_book: BuiltBook, built_book: BuiltBook) -> None:
+    def headers(book: BuiltBook) -> list[str]:
+        return [th.get_text(strip=True) for th in page_html(book, "book/architectures").select("div.cell_output th")]
+
+    assert "output shape" in headers(built_book) and "输出形状" not in headers(built_book)
+    assert "输出形状" in headers(built_chinese_book), "the Chinese build's kernels did not run with CNN_COURSE_LANG=zh_CN"
 
 
 @pytest.mark.slow
@@ -305,3 +362,66 @@ def test_site_assets_without_npm_report_the_cdn_fallback(tmp_path: Path, monkeyp
 def test_site_assets_are_pinned_for_every_copied_package() -> None:
     pinned = site_assets.pinned_versions()
     assert sorted(pinned) == sorted(a.package for a in site_assets.ASSETS)
+
+
+# ---------------------------------------------------------------- two languages (fast)
+
+
+def test_language_switch_leads_to_the_same_page_in_the_other_site() -> None:
+    from autograder.site_languages import bcp47, switch_url
+
+    for page in toc_pages() + ["index", "a/b/c"]:
+        english = REPO_ROOT / "site" / f"{page}.html"
+        to_chinese, lang = switch_url(page, "en")
+        assert lang == CHINESE and (english.parent / to_chinese).resolve() == (REPO_ROOT / "site" / CHINESE / f"{page}.html").resolve()
+        back, lang = switch_url(page, CHINESE)
+        assert lang == ENGLISH and ((REPO_ROOT / "site" / CHINESE / page).parent / back).resolve() == english.resolve()
+    assert (bcp47(None), bcp47("en"), bcp47(CHINESE)) == ("en", "en", "zh-CN")
+
+
+def test_each_language_builds_into_its_own_folders_and_cache(tmp_path: Path) -> None:
+    assert book_build.html_dir(tmp_path, ENGLISH) == tmp_path / "_build" / "html"
+    assert book_build.html_dir(tmp_path, CHINESE) == tmp_path / "_build" / "html" / CHINESE
+    chinese = book_build.sphinx_overrides(CHINESE, tmp_path)
+    assert chinese["language"] == CHINESE and chinese["nb_execution_cache_path"] == str(tmp_path / "_build" / f".jupyter_cache_{CHINESE}")
+    assert book_build.sphinx_overrides(ENGLISH, tmp_path, "gettext")["nb_execution_mode"] == "off"
+    assert "jupyter-book" in book_build.command(ENGLISH, tmp_path)[0] and "-W" in book_build.command(ENGLISH, tmp_path)
+    assert book_build.environment(CHINESE)["CNN_COURSE_LANG"] == CHINESE and book_build.environment(ENGLISH)["CNN_COURSE_LANG"] == ENGLISH
+
+
+def test_changed_figure_words_empty_the_translated_execution_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = tmp_path / "book.po"
+    catalog.write_text('msgid "epoch"\nmsgstr "轮"\n', encoding="utf-8")
+    monkeypatch.setattr(book_build, "catalog_files", lambda domain, lang: [catalog])
+    cache = Path(str(book_build.sphinx_overrides(CHINESE, tmp_path)["nb_execution_cache_path"]))
+    assert not book_build.forget_stale_outputs(CHINESE, tmp_path)  # no cache yet
+    cache.mkdir(parents=True)
+    (cache / "executed").write_text("x")
+    assert not book_build.forget_stale_outputs(CHINESE, tmp_path) and cache.exists()  # words unchanged
+    catalog.write_text('msgid "epoch"\nmsgstr "迭代周期"\n', encoding="utf-8")
+    assert book_build.forget_stale_outputs(CHINESE, tmp_path) and not cache.exists()
+
+
+def test_chinese_figures_use_the_cjk_font_and_a_missing_glyph_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    from autograder.book import fonts
+
+    with matplotlib.rc_context(), __import__("warnings").catch_warnings():
+        fonts.use_language_font(ENGLISH)
+        assert fonts.CJK_FONT not in matplotlib.rcParams["font.family"]
+        fonts.use_language_font(CHINESE)
+        assert matplotlib.rcParams["font.family"][-1] == fonts.CJK_FONT
+        fig, ax = plt.subplots()
+        ax.set_title("卷积核与步幅")
+        fig.canvas.draw()  # every glyph found: no warning, no error
+        ax.set_title("\u0d9e")  # a Sinhala letter: in neither font
+        with pytest.raises(UserWarning, match="Glyph"):
+            fig.canvas.draw()
+        plt.close(fig)
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [f for f in font_manager.fontManager.ttflist if f.name != fonts.CJK_FONT])
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *args, **kwargs: [])
+    with pytest.raises(fonts.MissingFontError, match="apt-get install fonts-wqy-microhei"):
+        fonts.use_language_font(CHINESE)

@@ -102,10 +102,10 @@ msgstr "答案是 {glue:text}`answer`。"
 @pytest.mark.slow
 def test_a_glued_number_shows_in_a_translated_paragraph(tmp_path: Path) -> None:
     """Sphinx parses a translated paragraph as a new document, without MyST-NB's glue data;
-    autograder.book.translated_glue (in _config.yml) lends it the page's. A one-page book in
+    autograder.site_languages (in _config.yml) reads the page's glue file instead. A one-page book in
     Chinese, built with -W, must show the number."""
-    (tmp_path / "conf.py").write_text('extensions = ["myst_nb", "autograder.book.translated_glue"]\n'
-                                      'locale_dirs = ["locales/"]\nnb_execution_mode = "force"\n', encoding="utf-8")
+    (tmp_path / "conf.py").write_text('extensions = ["myst_nb", "autograder.site_languages"]\n'
+                                      'locale_dirs = ["locales/"]\nnb_execution_mode = "force"\nhtml_theme = "sphinx_book_theme"\n', encoding="utf-8")
     (tmp_path / "index.md").write_text("# Index\n\n```{toctree}\npage\n```\n", encoding="utf-8")
     (tmp_path / "page.md").write_text(PAGE, encoding="utf-8")
     (tmp_path / "locales" / "zh_CN" / "LC_MESSAGES").mkdir(parents=True)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from autograder.notebook import solution_functions
 from conftest import serve_folder
-from test_book import REPO_ROOT, BuiltBook, build_book_once
+from test_book import CHINESE, REPO_ROOT, BuiltBook, build_book_once, toc_pages
 
 pytestmark = [pytest.mark.book, pytest.mark.slow, pytest.mark.xdist_group("book")]
 
@@ -122,6 +122,53 @@ def test_page_loads_without_javascript_errors_and_typesets_math(browser: Any, si
         opened.page.wait_for_timeout(500)  # late console messages (fonts)
         opened.screenshot(screenshot)
         assert not opened.errors, f"{page}: errors in the browser:\n" + "\n".join(opened.errors)
+
+
+# ---------------------------------------------------------------- the Chinese site
+
+CHINESE_SCREENSHOTS = {"book/convolution": "zh_CN-convolution.png", "book/padding_stride": "zh_CN-padding_stride.png"}
+
+
+@pytest.fixture(scope="module")
+def chinese_site_url(tmp_path_factory: pytest.TempPathFactory, site_url: str) -> str:
+    """The Chinese site: zh_CN/ inside the English one, on the same server."""
+    build_book_once(tmp_path_factory, CHINESE)
+    return f"{site_url}/{CHINESE}"
+
+
+def assert_not_blank(path: Path) -> None:
+    """A screenshot with something drawn on it: many colours, not one flat page."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is None or len(colours) > 100, f"{path} looks blank ({len(colours)} colours)"
+
+
+def test_every_chinese_page_loads_and_typesets_and_two_switch_to_english_and_back(browser: Any, site_url: str, chinese_site_url: str) -> None:
+    problems = []
+    for page in toc_pages():
+        url = f"{chinese_site_url}/{page}.html"
+        with open_page(browser, url) as opened:
+            tab = opened.page
+            assert tab.evaluate("document.documentElement.lang") == "zh-CN", page
+            if tab.locator(".math").count():
+                wait_for_math(tab)
+            tab.wait_for_timeout(300)  # late console messages (fonts)
+            if page in CHINESE_SCREENSHOTS:
+                opened.screenshot(CHINESE_SCREENSHOTS[page])
+                assert_not_blank(SCREENSHOT_DIR / CHINESE_SCREENSHOTS[page])
+            if page == "book/padding_stride":  # the explorers speak the page's language
+                controls = tab.locator('div.cnn-explorer[data-explorer="conv"] .cnn-controls').first.inner_text()
+                assert "步幅" in controls, controls
+            if page in CHINESE_SCREENSHOTS:  # there and back in the browser; every page's link target: test_book.py
+                tab.locator("a.cnn-language-switch").click()
+                tab.wait_for_url(f"{site_url}/{page}.html")
+                assert tab.evaluate("document.documentElement.lang") == "en", page
+                tab.locator("a.cnn-language-switch").click()
+                tab.wait_for_url(url)
+            problems += [f"zh_CN/{page}: {error}" for error in opened.errors]
+    assert not problems, "errors in the browser:\n" + "\n".join(problems)
 
 
 def test_site_root_redirects_to_the_introduction(browser: Any, site_url: str) -> None:

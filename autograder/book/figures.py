@@ -16,6 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
+from autograder.i18n import label
+
 INPUT_COLOUR = "#dbe9f6"
 PAD_COLOUR = "#eeeeee"
 TAP_COLOUR = "#f4a259"
@@ -81,7 +83,7 @@ def sliding_window(cases: Sequence[Mapping[str, int]]) -> Figure:
         out_colours[case["row"], case["col"]] = FILLED_COLOUR
         _grid(ax, None, x_out, (size - out) / 2, out_colours)
         _arrow(ax, (left + span, top + span / 2), (x_out + case["col"] + 0.5, (size - out) / 2 + case["row"] + 0.5), "#c0392b")
-        ax.set_title(f"n={n}, k={k}, padding {p}, stride {s}, dilation {d}\noutput {out}×{out}", fontsize=9)
+        ax.set_title(label("n={n}, k={k}, padding {p}, stride {s}, dilation {d}\noutput {out}×{out}").format(n=n, k=k, p=p, s=s, d=d, out=out), fontsize=9)
         _frame(ax, x_out + out, size)
     fig.tight_layout()
     return fig
@@ -99,20 +101,20 @@ def channel_volumes(c: int, h: int, w: int, o: int, k: int, out_h: int, out_w: i
     each kernel spans all C input channels and fills one output channel."""
     fig, ax = plt.subplots(figsize=(9, 3.3))
     _volume(ax, 0, 0, c, 4, INPUT_COLOUR)
-    ax.text(2.4, 5.0, f"input\nC×H×W = {c}×{h}×{w}", ha="center", va="top", fontsize=9)
+    ax.text(2.4, 5.0, label("input\nC×H×W = {c}×{h}×{w}").format(c=c, h=h, w=w), ha="center", va="top", fontsize=9)
     ax.add_patch(Rectangle((0.6, 0.6), 1.2, 1.2, fill=False, edgecolor="#c0392b", lw=2))
     for i in range(min(o, 8)):  # at most two rows of four kernels
         x = 6.9 + 1.15 * (i % 4)
         y = 0.6 + 1.6 * (i // 4)
         _volume(ax, x, y, c, 0.8, PALETTE[i % len(PALETTE)], shown=3, step=0.12)
     if o > 8:
-        ax.text(9.0, 3.7, f"… {o} in all", ha="center", fontsize=8)
-    ax.text(8.6, 5.0, f"{o} kernels, each\nC×k×k = {c}×{k}×{k}\nweights O×C×k×k", ha="center", va="top", fontsize=9)
+        ax.text(9.0, 3.7, label("… {o} in all").format(o=o), ha="center", fontsize=8)
+    ax.text(8.6, 5.0, label("{o} kernels, each\nC×k×k = {c}×{k}×{k}\nweights O×C×k×k").format(o=o, c=c, k=k), ha="center", va="top", fontsize=9)
     _arrow(ax, (5.6, 2.0), (6.8, 2.0))
     _arrow(ax, (11.2, 2.0), (12.4, 2.0))
     for i in reversed(range(min(o, 6))):
         ax.add_patch(Rectangle((13 + 0.35 * i, -0.35 * i + 0.3), 3.4, 3.4, facecolor=PALETTE[i % len(PALETTE)], edgecolor="0.3", lw=0.8, alpha=0.9))
-    ax.text(15.5, 5.0, f"output\nO×H'×W' = {o}×{out_h}×{out_w}\n(one map per kernel)", ha="center", va="top", fontsize=9)
+    ax.text(15.5, 5.0, label("output\nO×H'×W' = {o}×{out_h}×{out_w}\n(one map per kernel)").format(o=o, out_h=out_h, out_w=out_w), ha="center", va="top", fontsize=9)
     ax.set_xlim(-0.5, 18.5)
     ax.set_ylim(5.4, -3.0)
     ax.set_aspect("equal")
@@ -133,13 +135,13 @@ def pooling_windows(x: np.ndarray, k: int, stride: int, outputs: Mapping[str, np
             colour = PALETTE[(i * len(starts_w) + j) % len(PALETTE)]
             colours[top:top + k, left:left + k] = colour
     _grid(ax, x, 0, 0, colours)
-    ax.text(w / 2, -0.4, f"input {h}×{w}, {k}×{k} windows, stride {stride}", ha="center", fontsize=9)
+    ax.text(w / 2, -0.4, label("input {h}×{w}, {k}×{k} windows, stride {stride}").format(h=h, w=w, k=k, stride=stride), ha="center", fontsize=9)
     x0 = w + 1.5
     for name, out in outputs.items():
         out_colours = np.array([[PALETTE[(i * out.shape[1] + j) % len(PALETTE)] for j in range(out.shape[1])] for i in range(out.shape[0])], dtype=object)
         y0 = (h - out.shape[0]) / 2
         _grid(ax, out, x0, y0, out_colours)
-        ax.text(x0 + out.shape[1] / 2, y0 - 0.4, f"{name} pool", ha="center", fontsize=9)
+        ax.text(x0 + out.shape[1] / 2, y0 - 0.4, {"max": label("max pool"), "average": label("average pool")}.get(name, name), ha="center", fontsize=9)
         x0 += out.shape[1] + 1.5
     _frame(ax, x0, h)
     fig.tight_layout()
@@ -173,9 +175,9 @@ def receptive_field_stack(layers: Sequence[tuple[int, int, int]], width: int) ->
             colour = TAP_COLOUR if i in units else INPUT_COLOUR
             ax.add_patch(Rectangle((position(level, i) - 0.4, y - 0.25), 0.8, 0.5, facecolor=colour, edgecolor="0.4", lw=0.6))
         fields.append(max(units) - min(units) + 1)
-        name = "input" if level == 0 else f"layer {level}: k={layers[level - 1][0]}, s={layers[level - 1][1]}, d={layers[level - 1][2]}"
+        name = label("input") if level == 0 else label("layer {level}: k={k}, s={s}, d={d}").format(level=level, k=layers[level - 1][0], s=layers[level - 1][1], d=layers[level - 1][2])
         ax.text(-1.0, y, name, ha="right", va="center", fontsize=8)
-        ax.text(width, y, f"{fields[-1]} unit{'s' * (fields[-1] > 1)}", va="center", fontsize=8)
+        ax.text(width, y, (label("{count} units") if fields[-1] > 1 else label("{count} unit")).format(count=fields[-1]), va="center", fontsize=8)
         if level:
             k, s, d = layers[level - 1]
             for i in units:
@@ -198,18 +200,18 @@ def conv_backward(dout: np.ndarray, w: np.ndarray, dx: np.ndarray) -> Figure:
     colours[k - 1:k - 1 + dout.shape[0], k - 1:k - 1 + dout.shape[1]] = INPUT_COLOUR
     colours[:k, :k] = np.where(colours[:k, :k] == PAD_COLOUR, "#fde2c8", TAP_COLOUR)
     _grid(ax, padded, 0, 0, colours, "{:.3g}")
-    ax.text(padded.shape[1] / 2, -0.4, f"upstream gradient {dout.shape[0]}×{dout.shape[1]}, padded by k−1 = {k - 1}", ha="center", fontsize=9)
+    ax.text(padded.shape[1] / 2, -0.4, label("upstream gradient {h}×{w}, padded by k−1 = {pad}").format(h=dout.shape[0], w=dout.shape[1], pad=k - 1), ha="center", fontsize=9)
     x0 = padded.shape[1] + 1.0
     ax.text(x0 - 0.5, padded.shape[0] / 2, "⋆", fontsize=16, ha="center", va="center")
     rotated = np.rot90(w, 2)
     _grid(ax, rotated, x0, (padded.shape[0] - k) / 2, np.full(w.shape, TAP_COLOUR, dtype=object), "{:.3g}")
-    ax.text(x0 + k / 2, (padded.shape[0] - k) / 2 - 0.4, "kernel rotated 180°", ha="center", fontsize=9)
+    ax.text(x0 + k / 2, (padded.shape[0] - k) / 2 - 0.4, label("kernel rotated 180°"), ha="center", fontsize=9)
     x1 = x0 + k + 1.0
     ax.text(x1 - 0.5, padded.shape[0] / 2, "=", fontsize=16, ha="center", va="center")
     out_colours = np.full(dx.shape, OUTPUT_COLOUR, dtype=object)
     out_colours[0, 0] = FILLED_COLOUR
     _grid(ax, dx, x1, (padded.shape[0] - dx.shape[0]) / 2, out_colours, "{:.3g}")
-    ax.text(x1 + dx.shape[1] / 2, (padded.shape[0] - dx.shape[0]) / 2 - 0.4, f"∂L/∂X {dx.shape[0]}×{dx.shape[1]} (full convolution)", ha="center", fontsize=9)
+    ax.text(x1 + dx.shape[1] / 2, (padded.shape[0] - dx.shape[0]) / 2 - 0.4, label("∂L/∂X {h}×{w} (full convolution)").format(h=dx.shape[0], w=dx.shape[1]), ha="center", fontsize=9)
     _frame(ax, x1 + dx.shape[1], padded.shape[0])
     fig.tight_layout()
     return fig
@@ -222,7 +224,7 @@ def architecture(stages: Sequence[tuple[str, tuple[int, ...]]], title: str) -> F
     a forward hook (:func:`autograder.book.tables.stages`)."""
     slot = 1.6
     fig, ax = plt.subplots(figsize=(max(6.0, 0.95 * len(stages)), 3.8))
-    for index, (label, shape) in enumerate(stages):
+    for index, (name, shape) in enumerate(stages):
         x = index * slot
         if len(shape) == 3:
             c, h, _ = shape
@@ -233,7 +235,7 @@ def architecture(stages: Sequence[tuple[str, tuple[int, ...]]], title: str) -> F
         colour = PALETTE[index % len(PALETTE)]
         ax.add_patch(Rectangle((x - thickness / 2 + 0.1, -height / 2 + 0.1), thickness, height, facecolor=colour, edgecolor="0.25", lw=0.6, alpha=0.45))
         ax.add_patch(Rectangle((x - thickness / 2, -height / 2), thickness, height, facecolor=colour, edgecolor="0.25", lw=0.8))
-        wrapped = "\n".join(textwrap.fill(line, 13) for line in label.splitlines())
+        wrapped = "\n".join(textwrap.fill(line, 13) for line in name.splitlines())
         ax.text(x, -1.85, wrapped, ha="center", va="top", fontsize=7)
         ax.text(x, 1.8, "×".join(map(str, shape)), ha="center", va="bottom", fontsize=7, rotation=35)
         if index:
@@ -263,8 +265,8 @@ def inception_module(branches: Sequence[Sequence[str]], in_label: str, out_label
     depth = max(len(b) for b in branches)
     for x, branch in zip(xs, branches):
         previous = top
-        for level, label in enumerate(branch):
-            node = _box(ax, x, 1.3 * (level + 1), label, PALETTE[level % len(PALETTE)] + "80")
+        for level, layer in enumerate(branch):
+            node = _box(ax, x, 1.3 * (level + 1), layer, PALETTE[level % len(PALETTE)] + "80")
             _arrow(ax, (previous[0], previous[1] + 0.35), (node[0], node[1] - 0.35))
             previous = node
         bottom = 1.3 * depth + 0.35  # shorter branches run straight down to the deepest one's level
@@ -282,8 +284,8 @@ def residual_block(layers: Sequence[str]) -> Figure:
     """A residual block: the layers compute F(x) and a shortcut adds x before the last ReLU."""
     fig, ax = plt.subplots(figsize=(5, 4.8))
     previous = _box(ax, 0, 0, "x", INPUT_COLOUR)
-    for level, label in enumerate(layers, start=1):
-        node = _box(ax, 0, 1.1 * level, label, PALETTE[level % len(PALETTE)] + "80")
+    for level, layer in enumerate(layers, start=1):
+        node = _box(ax, 0, 1.1 * level, layer, PALETTE[level % len(PALETTE)] + "80")
         _arrow(ax, (previous[0], previous[1] + 0.35), (node[0], node[1] - 0.35))
         previous = node
     y_add = 1.1 * (len(layers) + 1)
@@ -291,7 +293,7 @@ def residual_block(layers: Sequence[str]) -> Figure:
     ax.text(0, y_add, "+", ha="center", va="center", fontsize=14)
     _arrow(ax, (0, previous[1] + 0.35), (0, y_add - 0.3))
     ax.add_patch(FancyArrowPatch((1.1, 0), (0.3, y_add), connectionstyle="arc3,rad=-0.35", arrowstyle="-|>", mutation_scale=12, color="#c0392b", lw=1.4))
-    ax.text(2.1, y_add / 2, "identity\nshortcut x", color="#c0392b", fontsize=8, va="center")
+    ax.text(2.1, y_add / 2, label("identity\nshortcut x"), color="#c0392b", fontsize=8, va="center")
     end = _box(ax, 0, y_add + 1.0, "ReLU → y = ReLU(F(x) + x)", OUTPUT_COLOUR, width=3.6)
     _arrow(ax, (0, y_add + 0.3), (0, end[1] - 0.35))
     ax.text(-1.6, 1.1 * (len(layers) + 1) / 2, "F(x)", fontsize=10, ha="right", va="center")

@@ -12,6 +12,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from autograder.i18n import label
+
 
 # ---------------------------------------------------------------------------------------------
 # Data and training
@@ -233,26 +235,26 @@ COLOURS = {"conv": "#cfe2f3", "norm": "#fce5cd", "act": "#d9ead3", "op": "#eeeee
 
 
 def _chain(labels: Sequence[tuple[str, str]], x: float = 0.0, top: float = 0.0) -> list[Box]:
-    return [(x, top - i, label, kind) for i, (label, kind) in enumerate(labels)]
+    return [(x, top - i, text, kind) for i, (text, kind) in enumerate(labels)]
 
 
 def _layouts() -> dict[str, tuple[list[Box], list[tuple[int, int, float]]]]:
     layouts: dict[str, tuple[list[Box], list[tuple[int, int, float]]]] = {}
-    boxes = _chain([("x", "io"), ("3x3 conv", "conv"), ("batch norm", "norm"), ("ReLU", "act"), ("3x3 conv", "conv"), ("batch norm", "norm"), ("+", "op"), ("ReLU", "act"), ("y", "io")])
+    boxes = _chain([("x", "io"), (label("3x3 conv"), "conv"), (label("batch norm"), "norm"), ("ReLU", "act"), (label("3x3 conv"), "conv"), (label("batch norm"), "norm"), ("+", "op"), ("ReLU", "act"), ("y", "io")])
     layouts["basic block"] = (boxes, [(i, i + 1, 0.0) for i in range(8)] + [(0, 6, 1.2)])
-    boxes = _chain([("x (256 ch)", "io"), ("1x1 conv, 64", "conv"), ("BN, ReLU", "norm"), ("3x3 conv, 64", "conv"), ("BN, ReLU", "norm"), ("1x1 conv, 256", "conv"), ("BN", "norm"), ("+", "op"), ("ReLU", "act"), ("y (256 ch)", "io")])
+    boxes = _chain([(label("x (256 ch)"), "io"), (label("1x1 conv, 64"), "conv"), ("BN, ReLU", "norm"), (label("3x3 conv, 64"), "conv"), ("BN, ReLU", "norm"), (label("1x1 conv, 256"), "conv"), ("BN", "norm"), ("+", "op"), ("ReLU", "act"), (label("y (256 ch)"), "io")])
     layouts["bottleneck block"] = (boxes, [(i, i + 1, 0.0) for i in range(9)] + [(0, 7, 1.4)])
-    boxes = _chain([("x", "io"), ("3x3 conv, stride 2", "conv"), ("BN, ReLU", "norm"), ("3x3 conv", "conv"), ("BN", "norm"), ("+", "op"), ("ReLU", "act"), ("y", "io")])
-    boxes.append((1.6, -2.5, "1x1 conv, stride 2\nBN (projection)", "conv"))
+    boxes = _chain([("x", "io"), (label("3x3 conv, stride 2"), "conv"), ("BN, ReLU", "norm"), (label("3x3 conv"), "conv"), ("BN", "norm"), ("+", "op"), ("ReLU", "act"), ("y", "io")])
+    boxes.append((1.6, -2.5, label("1x1 conv, stride 2\nBN (projection)"), "conv"))
     layouts["projection shortcut"] = (boxes, [(i, i + 1, 0.0) for i in range(7)] + [(0, 8, 0.0), (8, 5, 0.0)])
-    boxes = _chain([("x0", "io"), ("BN-ReLU-1x1-BN-ReLU-3x3", "conv"), ("concat [x0, x1]", "op"), ("BN-ReLU-1x1-BN-ReLU-3x3", "conv"), ("concat [x0, x1, x2]", "op"), ("transition: BN-ReLU-1x1, avg pool", "pool")])
+    boxes = _chain([("x0", "io"), ("BN-ReLU-1x1-BN-ReLU-3x3", "conv"), (label("concat [x0, x1]"), "op"), ("BN-ReLU-1x1-BN-ReLU-3x3", "conv"), (label("concat [x0, x1, x2]"), "op"), (label("transition: BN-ReLU-1x1, avg pool"), "pool")])
     layouts["dense block"] = (boxes, [(i, i + 1, 0.0) for i in range(5)] + [(0, 2, 1.2), (0, 4, 1.8), (2, 4, 1.2)])
-    boxes = [(0, 0, "previous layer", "io"), (-2.7, -1.5, "1x1 conv", "conv"), (-0.9, -1.5, "1x1 conv", "conv"), (0.9, -1.5, "1x1 conv", "conv"), (2.7, -1.5, "3x3 max pool", "pool"),
-             (-0.9, -3.0, "3x3 conv", "conv"), (0.9, -3.0, "5x5 conv", "conv"), (2.7, -3.0, "1x1 conv", "conv"), (0, -4.5, "concatenate channels", "op")]
+    boxes = [(0, 0, label("previous layer"), "io"), (-2.7, -1.5, label("1x1 conv"), "conv"), (-0.9, -1.5, label("1x1 conv"), "conv"), (0.9, -1.5, label("1x1 conv"), "conv"), (2.7, -1.5, label("3x3 max pool"), "pool"),
+             (-0.9, -3.0, label("3x3 conv"), "conv"), (0.9, -3.0, label("5x5 conv"), "conv"), (2.7, -3.0, label("1x1 conv"), "conv"), (0, -4.5, label("concatenate channels"), "op")]
     layouts["Inception module"] = (boxes, [(0, 1, 0.0), (0, 2, 0.0), (0, 3, 0.0), (0, 4, 0.0), (2, 5, 0.0), (3, 6, 0.0), (4, 7, 0.0), (1, 8, 0.0), (5, 8, 0.0), (6, 8, 0.0), (7, 8, 0.0)])
-    boxes = _chain([("x (C ch)", "io"), ("3x3 depthwise conv\n(one kernel per channel)", "conv"), ("BN, ReLU", "norm"), ("1x1 pointwise conv\n(mixes channels)", "conv"), ("BN, ReLU", "norm"), ("y (O ch)", "io")])
+    boxes = _chain([(label("x (C ch)"), "io"), (label("3x3 depthwise conv\n(one kernel per channel)"), "conv"), ("BN, ReLU", "norm"), (label("1x1 pointwise conv\n(mixes channels)"), "conv"), ("BN, ReLU", "norm"), (label("y (O ch)"), "io")])
     layouts["depthwise-separable"] = (boxes, [(i, i + 1, 0.0) for i in range(5)])
-    boxes = _chain([("x (C ch)", "io"), ("7x7 depthwise conv", "conv"), ("LayerNorm", "norm"), ("1x1 conv, 4C", "conv"), ("GELU", "act"), ("1x1 conv, C", "conv"), ("+", "op"), ("y", "io")])
+    boxes = _chain([(label("x (C ch)"), "io"), (label("7x7 depthwise conv"), "conv"), ("LayerNorm", "norm"), (label("1x1 conv, 4C"), "conv"), ("GELU", "act"), (label("1x1 conv, C"), "conv"), ("+", "op"), ("y", "io")])
     layouts["ConvNeXt block"] = (boxes, [(i, i + 1, 0.0) for i in range(7)] + [(0, 6, 1.2)])
     return layouts
 
@@ -269,9 +271,9 @@ def draw_blocks(names: Sequence[str]) -> Any:
     fig, axes = plt.subplots(1, len(names), figsize=(1.1 * sum(spans), 5.2), gridspec_kw={"width_ratios": spans})
     for ax, name in zip(np.atleast_1d(axes), names):
         boxes, arrows = layouts[name]
-        for x, y, label, kind in boxes:
+        for x, y, text, kind in boxes:
             ax.add_patch(FancyBboxPatch((x - 0.75, y - 0.3), 1.5, 0.6, boxstyle="round,pad=0.02", facecolor=COLOURS[kind], edgecolor="#555555"))
-            ax.text(x, y, label, ha="center", va="center", fontsize=7.5 if len(label) < 22 else 6.2)
+            ax.text(x, y, text, ha="center", va="center", fontsize=7.5 if len(text) < 22 else 6.2)
         for start, end, bend in arrows:
             (x0, y0, *_), (x1, y1, *_) = boxes[start], boxes[end]
             if bend:
@@ -282,7 +284,7 @@ def draw_blocks(names: Sequence[str]) -> Any:
         xs, ys = [b[0] for b in boxes], [b[1] for b in boxes]
         ax.set_xlim(min(xs) - 1.0, max(xs) + 2.0)
         ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(label(name), fontsize=10)  # the layout names, e.g. "basic block", are in the book catalog
         ax.set_axis_off()
     fig.tight_layout()
     return fig

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from autograder import i18n
 from autograder.data import load_mnist, normalize
 
 
@@ -59,12 +60,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
 def plot_curves(ax_loss: Any, ax_accuracy: Any, history: Mapping[str, Sequence[float]], label: str = "", color: str = "C0") -> None:
     """Train (dashed) and validation (solid) loss and accuracy per epoch."""
     epochs = range(1, len(history["train_loss"]) + 1)
-    ax_loss.plot(epochs, history["train_loss"], "--", color=color, label=f"{label} train".strip())
-    ax_loss.plot(epochs, history["val_loss"], "-", color=color, label=f"{label} validation".strip())
+    ax_loss.plot(epochs, history["train_loss"], "--", color=color, label=i18n.label("{run} train").format(run=label).strip())
+    ax_loss.plot(epochs, history["val_loss"], "-", color=color, label=i18n.label("{run} validation").format(run=label).strip())
     ax_accuracy.plot(epochs, history["train_accuracy"], "--", color=color)
     ax_accuracy.plot(epochs, history["val_accuracy"], "-", color=color)
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss")
-    ax_accuracy.set(xlabel="epoch", ylabel="accuracy")
+    ax_loss.set(xlabel=i18n.label("epoch"), ylabel=i18n.label("cross-entropy loss"))
+    ax_accuracy.set(xlabel=i18n.label("epoch"), ylabel=i18n.label("accuracy"))
     for ax in (ax_loss, ax_accuracy):
         ax.grid(alpha=0.3)
 
@@ -76,14 +77,16 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-LOOP_STEPS: tuple[tuple[str, str], ...] = (
-    ("shuffle the training set\n(seeded generator)", "0.85"),
-    ("take the next mini-batch\n(x, y) of B images", "#c6dbef"),
-    ("forward: logits\n= model(x)", "#c6dbef"),
-    ("loss = cross-entropy\n(logits, y)", "#fdd0a2"),
-    ("backward: a gradient\nfor every parameter", "#fdd0a2"),
-    ("update: p -= lr · v\n(momentum, weight decay)", "#c7e9c0"),
-)
+def loop_steps() -> tuple[tuple[str, str], ...]:
+    """The boxes of :func:`training_loop_schematic`: (text, colour), in the current language."""
+    return (
+        (i18n.label("shuffle the training set\n(seeded generator)"), "0.85"),
+        (i18n.label("take the next mini-batch\n(x, y) of B images"), "#c6dbef"),
+        (i18n.label("forward: logits\n= model(x)"), "#c6dbef"),
+        (i18n.label("loss = cross-entropy\n(logits, y)"), "#fdd0a2"),
+        (i18n.label("backward: a gradient\nfor every parameter"), "#fdd0a2"),
+        (i18n.label("update: p -= lr · v\n(momentum, weight decay)"), "#c7e9c0"),
+    )
 
 
 def training_loop_schematic() -> Any:
@@ -97,7 +100,7 @@ def training_loop_schematic() -> Any:
     ax.axis("off")
     # shuffle at the left, the five steps of one iteration on a ring, validation at the right
     places = [(0.9, 2.6), (3.4, 2.6), (6.2, 2.6), (6.2, 0.6), (3.4, 0.6), (0.9, 0.6)]
-    for (text, colour), (x, y) in zip(LOOP_STEPS, places):
+    for (text, colour), (x, y) in zip(loop_steps(), places):
         ax.text(x, y, text, ha="center", va="center", fontsize=9, bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "0.3"})
     arrows = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
     for a, b in arrows:
@@ -105,8 +108,8 @@ def training_loop_schematic() -> Any:
         ax.annotate("", xy=(x1 - 0.95 * np.sign(x1 - x0), y1 + 0.45 * np.sign(y0 - y1)), xytext=(x0 + 0.95 * np.sign(x1 - x0), y0 - 0.45 * np.sign(y0 - y1)),
                     arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 1.4})
     ax.annotate("", xy=(3.0, 2.15), xytext=(1.6, 0.95), arrowprops={"arrowstyle": "->", "color": "C3", "lw": 1.4, "connectionstyle": "arc3,rad=-0.3"})
-    ax.text(1.45, 1.6, "next batch\nuntil the epoch ends", color="C3", fontsize=8, ha="center", va="center")
-    ax.text(9.3, 1.6, "after each epoch:\nloss and accuracy on the\nvalidation set (no update,\ndropout off)", ha="center", va="center", fontsize=9,
+    ax.text(1.45, 1.6, i18n.label("next batch\nuntil the epoch ends"), color="C3", fontsize=8, ha="center", va="center")
+    ax.text(9.3, 1.6, i18n.label("after each epoch:\nloss and accuracy on the\nvalidation set (no update,\ndropout off)"), ha="center", va="center", fontsize=9,
             bbox={"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": "C0", "linestyle": "--"})
     ax.annotate("", xy=(8.0, 1.6), xytext=(7.35, 1.6), arrowprops={"arrowstyle": "->", "color": "C0", "lw": 1.2, "linestyle": "--"})
     fig.tight_layout()

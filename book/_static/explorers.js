@@ -13,6 +13,33 @@
   var COLOURS = { input: "#dbe9f6", pad: "#eeeeee", tap: "#f4a259", output: "#c8e6c9", filled: "#43a047" };
   var PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"];
 
+  /* Words in the page's language: the Chinese site has <html lang="zh-CN"> (autograder/site_languages.py).
+   * t("input n") or t("stride {s}", {s: 2}): the English text is the key, {name} a value. */
+  var ZH_CN = {
+    "input n": "输入 n", "kernel k": "卷积核 k", "padding p": "填充 p", "stride s": "步幅 s", "dilation d": "膨胀 d",
+    "window k": "窗口 k", "pool": "池化", "max": "最大", "average": "平均", "layers": "层数", "layer {n}": "第 {n} 层",
+    "\u25c0 previous output": "\u25c0 上一个输出", "next output \u25b6": "下一个输出 \u25b6",
+    "The window spans {span} pixels but the padded input has only {size}: no output. Use a smaller kernel or dilation, or more padding.":
+      "窗口跨越 {span} 个像素, 但填充后的输入只有 {size} 个: 没有输出。请用更小的卷积核或膨胀, 或更多的填充。",
+    ": output {out}\u00d7{out}. Output ({row}, {col}) reads the window at padded row {top}, column {left} and is {value}. Kernel {kernel}.":
+      ": 输出 {out}\u00d7{out}。输出 ({row}, {col}) 读取填充后输入中第 {top} 行、第 {left} 列处的窗口, 其值为 {value}。卷积核 {kernel}。",
+    "A {k}\u00d7{k} window does not fit in a {n}\u00d7{n} input: no output.": "{k}\u00d7{k} 的窗口放不进 {n}\u00d7{n} 的输入: 没有输出。",
+    "{mode} pooling, {k}\u00d7{k} windows, stride {s}: a {n}\u00d7{n} input gives {out}\u00d7{out}. White cells are read by no window.":
+      "{mode}池化, {k}\u00d7{k} 窗口, 步幅 {s}: {n}\u00d7{n} 的输入得到 {out}\u00d7{out} 的输出。白色单元不被任何窗口读取。",
+    "Receptive field after each layer: {fields} input pixels; one step in the last layer moves {jump} input pixels.":
+      "每层之后的感受野: {fields} 个输入像素; 最后一层移动一步对应输入移动 {jump} 个像素。",
+    "layer {n}: {field} px": "第 {n} 层: {field} 像素",
+    "receptive field widths, one bar per layer": "感受野宽度, 每层一条",
+    "input with its pooling windows coloured, and the pooled output": "输入 (池化窗口着色) 和池化后的输出",
+    "padded input with the window of output ({row}, {col}) and the output grid": "填充后的输入 (标出输出 ({row}, {col}) 的窗口) 和输出网格"
+  };
+
+  function t(text, values) {
+    var chinese = (document.documentElement.lang || "").toLowerCase().indexOf("zh") === 0;
+    var chosen = chinese && ZH_CN.hasOwnProperty(text) ? ZH_CN[text] : text;
+    return chosen.replace(/\{(\w+)\}/g, function (whole, key) { return values && key in values ? String(values[key]) : whole; });
+  }
+
   function el(tag, attrs, parent, text) {
     var node = tag === "svg" || ["rect", "text", "line", "g"].indexOf(tag) >= 0
       ? document.createElementNS(SVG, tag) : document.createElement(tag);
@@ -25,7 +52,7 @@
   /* A labelled slider; onChange runs on every move. */
   function slider(parent, name, label, min, max, value, onChange) {
     var wrap = el("label", { "class": "cnn-control" }, parent);
-    el("span", {}, wrap, label + " ");
+    el("span", {}, wrap, t(label) + " ");
     var input = el("input", { type: "range", name: name, min: min, max: max, step: 1, value: value }, wrap);
     var shown = el("output", {}, wrap, String(value));
     input.addEventListener("input", function () { shown.textContent = input.value; onChange(); });
@@ -61,8 +88,8 @@
     var s = slider(controls, "stride", "stride s", 1, 4, 2, update);
     var d = slider(controls, "dilation", "dilation d", 1, 3, 1, update);
     var buttons = el("div", { "class": "cnn-controls" }, root);
-    var prev = el("button", { type: "button", name: "previous" }, buttons, "\u25c0 previous output");
-    var next = el("button", { type: "button", name: "next" }, buttons, "next output \u25b6");
+    var prev = el("button", { type: "button", name: "previous" }, buttons, t("\u25c0 previous output"));
+    var next = el("button", { type: "button", name: "next" }, buttons, t("next output \u25b6"));
     var readout = el("p", { "class": "cnn-readout" }, root);
     var svg = el("svg", { "class": "cnn-svg", role: "img" }, root);
     var step = 0;
@@ -81,8 +108,7 @@
       if (out === 0) {
         readout.setAttribute("data-output-size", "0");
         readout.setAttribute("data-output", "[]");
-        readout.textContent = "The window spans " + span + " pixels but the padded input has only " + size +
-          ": no output. Use a smaller kernel or dilation, or more padding.";
+        readout.textContent = t("The window spans {span} pixels but the padded input has only {size}: no output. Use a smaller kernel or dilation, or more padding.", { span: span, size: size });
         svg.setAttribute("width", 0); svg.setAttribute("height", 0);
         return;
       }
@@ -118,13 +144,13 @@
       }
       svg.setAttribute("width", x0 + out * CELL + 4);
       svg.setAttribute("height", Math.max(size, out) * CELL + 4);
-      svg.setAttribute("aria-label", "padded input with the window of output (" + row + ", " + col + ") and the output grid");
+      svg.setAttribute("aria-label", t("padded input with the window of output ({row}, {col}) and the output grid", { row: row, col: col }));
       readout.setAttribute("data-output-size", String(out));
       readout.setAttribute("data-output", JSON.stringify(y));
       readout.setAttribute("data-position", JSON.stringify([row, col]));
       readout.textContent = "\u230a(" + N + " + 2\u00b7" + P + " \u2212 " + D + "\u00b7(" + K + " \u2212 1) \u2212 1) / " + S + "\u230b + 1 = " + out +
-        ": output " + out + "\u00d7" + out + ". Output (" + row + ", " + col + ") reads the window at padded row " + top +
-        ", column " + left + " and is " + round(y[row][col]) + ". Kernel " + JSON.stringify(w) + ".";
+        t(": output {out}\u00d7{out}. Output ({row}, {col}) reads the window at padded row {top}, column {left} and is {value}. Kernel {kernel}.",
+          { out: out, row: row, col: col, top: top, left: left, value: round(y[row][col]), kernel: JSON.stringify(w) });
     }
     update();
   }
@@ -136,10 +162,10 @@
     var k = slider(controls, "k", "window k", 1, 4, 2, update);
     var s = slider(controls, "stride", "stride s", 1, 4, 2, update);
     var modeLabel = el("label", { "class": "cnn-control" }, controls);
-    el("span", {}, modeLabel, "pool ");
+    el("span", {}, modeLabel, t("pool") + " ");
     var mode = el("select", { name: "mode" }, modeLabel);
-    el("option", { value: "max" }, mode, "max");
-    el("option", { value: "average" }, mode, "average");
+    el("option", { value: "max" }, mode, t("max"));
+    el("option", { value: "average" }, mode, t("average"));
     mode.addEventListener("change", update);
     var readout = el("p", { "class": "cnn-readout" }, root);
     var svg = el("svg", { "class": "cnn-svg", role: "img" }, root);
@@ -153,7 +179,7 @@
       if (out === 0) {
         readout.setAttribute("data-output-size", "0");
         readout.setAttribute("data-output", "[]");
-        readout.textContent = "A " + K + "\u00d7" + K + " window does not fit in a " + N + "\u00d7" + N + " input: no output.";
+        readout.textContent = t("A {k}\u00d7{k} window does not fit in a {n}\u00d7{n} input: no output.", { k: K, n: N });
         return;
       }
       var owner = [];
@@ -181,11 +207,11 @@
       }
       svg.setAttribute("width", x0 + out * CELL + 4);
       svg.setAttribute("height", Math.max(N, out) * CELL + 4);
-      svg.setAttribute("aria-label", "input with its pooling windows coloured, and the pooled output");
+      svg.setAttribute("aria-label", t("input with its pooling windows coloured, and the pooled output"));
       readout.setAttribute("data-output-size", String(out));
       readout.setAttribute("data-output", JSON.stringify(y));
-      readout.textContent = mode.value + " pooling, " + K + "\u00d7" + K + " windows, stride " + S + ": a " + N + "\u00d7" + N +
-        " input gives " + out + "\u00d7" + out + ". White cells are read by no window.";
+      readout.textContent = t("{mode} pooling, {k}\u00d7{k} windows, stride {s}: a {n}\u00d7{n} input gives {out}\u00d7{out}. White cells are read by no window.",
+        { mode: t(mode.value), k: K, s: S, n: N, out: out });
     }
     update();
   }
@@ -204,7 +230,7 @@
       var L = num(depth);
       while (rows.length < L) {
         var tr = el("tr", {}, table), index = rows.length;
-        el("td", {}, tr, "layer " + (index + 1));
+        el("td", {}, tr, t("layer {n}", { n: index + 1 }));
         var cells = [el("td", {}, tr), el("td", {}, tr), el("td", {}, tr)];
         rows.push({
           tr: tr,
@@ -226,8 +252,8 @@
       }
       readout.setAttribute("data-fields", JSON.stringify(fields));
       readout.setAttribute("data-jumps", JSON.stringify(jumps));
-      readout.textContent = "Receptive field after each layer: " + fields.join(", ") +
-        " input pixels; one step in the last layer moves " + jump + " input pixels.";
+      readout.textContent = t("Receptive field after each layer: {fields} input pixels; one step in the last layer moves {jump} input pixels.",
+        { fields: fields.join(", "), jump: jump });
       while (svg.firstChild) svg.removeChild(svg.firstChild);
       var scale = Math.min(12, 640 / Math.max(field, 1)), height = 24;
       for (l = 0; l < L; l++) {
@@ -235,11 +261,11 @@
         el("rect", { x: (field - fields[l]) * scale / 2, y: y + 4, width: width, height: height - 8,
                      fill: PALETTE[l % PALETTE.length], "fill-opacity": 0.8 }, svg);
         el("text", { x: field * scale + 8, y: y + height / 2 + 4, "font-size": 11 }, svg,
-           "layer " + (l + 1) + ": " + fields[l] + " px");
+           t("layer {n}: {field} px", { n: l + 1, field: fields[l] }));
       }
       svg.setAttribute("width", field * scale + 110);
       svg.setAttribute("height", L * height + 4);
-      svg.setAttribute("aria-label", "receptive field widths, one bar per layer");
+      svg.setAttribute("aria-label", t("receptive field widths, one bar per layer"));
     }
     rebuild();
   }
