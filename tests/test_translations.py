@@ -133,20 +133,30 @@ LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)|<((?:https?|mailto):[^>\s]+)>")
 SUBSTITUTION = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 
 
+CODE = re.compile(r"`([^`]+)`")
+TEXT_IN_MATH = re.compile(r"\\text\{[^{}]*\}")
+# The Chinese pages offer the Chinese exercise notebooks: exercises/zh_CN/NN-topic/ in a
+# translation stands for the English exercises/NN-topic/.
+CHINESE_EXERCISES = re.compile(r"exercises/zh_CN/(?=\d\d-)")
+
+
 def kept_markup(text: str) -> dict[str, set]:
     """The parts of a paragraph a translation must keep, each as a set."""
+    text = CHINESE_EXERCISES.sub("exercises/", text)
     roles = set()
     for role, content in ROLE.findall(text):
         target = re.search(r"<([^<>]+)>\s*$", content)  # {ref}`text <target>`: the text may change
         roles.add((role, target.group(1) if target else content))
     outside_roles = ROLE.sub("", text)
-    formulas = {" ".join((a or b).split()) for a, b in MATH.findall(outside_roles)}
+    # prose inside a formula (\text{fan-in}) is translated like any other prose
+    formulas = {" ".join(TEXT_IN_MATH.sub(r"\\text{}", a or b).split()) for a, b in MATH.findall(outside_roles)}
     unpaired = outside_roles.replace("\\$", "").count("$") % 2
     return {
         "roles": roles,
         "math": formulas | ({"(an unpaired $)"} if unpaired else set()),
         "links": {a or b for a, b in LINK_TARGET.findall(outside_roles)},
         "substitutions": set(SUBSTITUTION.findall(outside_roles)),
+        "code": set(CODE.findall(MATH.sub("", outside_roles))),
     }
 
 
@@ -164,6 +174,10 @@ def test_markup_check_catches_a_dropped_number_math_or_link() -> None:
     assert markup_differences(english, "误差为 {glue:text}`other`, 作用于 $n$ 个[像素](#fig-x), 见{numref}`图 %s <fig-y>`。")  # wrong key
     assert markup_differences(english, "误差为 {glue:text}`err`, 作用于 $m$ 个[像素](#fig-x), 见{numref}`图 %s <fig-y>`。")  # changed formula
     assert not markup_differences("a $3 \\times 3$ conv after another", "一个 $3 \\times 3$ 卷积接另一个 $3 \\times 3$ 卷积")  # repeated
+    assert markup_differences("call `fit` twice", "调用 fit 两次")  # code span
+    link = "{download}`x <../exercises/03-pooling/pooling.ipynb>`"
+    assert not markup_differences(link, link.replace("exercises/", "exercises/zh_CN/"))  # the Chinese notebook
+    assert markup_differences(link, link.replace("03-pooling", "04-backprop"))
 
 
 def test_book_translations_keep_roles_math_links_and_substitutions() -> None:
