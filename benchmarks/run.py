@@ -4,7 +4,8 @@
 
 Benchmarks, in order: ``grading`` (CLI vs nbgrader latency), ``batch`` (a class through
 ``--batch``), ``layers`` (NumPy layers vs PyTorch), ``book`` (jupyter-book build), ``training``
-(reference models), ``sandbox`` (bubblewrap vs the previous guards). A full run takes about 15 minutes and writes RESULTS.md; ``--quick`` (``make
+(reference models), ``sandbox`` (bubblewrap vs the previous guards), ``warm`` (warm workers),
+``gates`` (cold grading of 06 and 07, whose graders train). A full run takes about 15 minutes and writes RESULTS.md; ``--quick`` (``make
 bench QUICK=1``) takes under 2 and only prints, unless ``--output`` is given. Not part of ``make
 test``: timings are measurements, never assertions.
 """
@@ -27,6 +28,7 @@ import grading_latency
 import layer_speed
 import reference_training
 import sandbox_overhead
+import training_gates
 import warm_workers
 from measure import SHARED_DATA, load_average
 from results import Section, machine, markdown, print_section
@@ -39,6 +41,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Section]]] = {
     "training": ("5. Reference training", reference_training.run),
     "sandbox": ("6. Sandbox overhead", sandbox_overhead.run),
     "warm": ("7. Warm workers", warm_workers.run),
+    "gates": ("8. Training gates", training_gates.run),
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

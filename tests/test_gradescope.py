@@ -26,9 +26,10 @@ from hostile import BASE, pad2d_body, solution_with
 TOP_LEVEL = {"score": (int, float), "execution_time": (int, float), "output": str, "visibility": str, "stdout_visibility": str, "tests": list}
 TEST_FIELDS = {"name": str, "score": (int, float), "max_score": (int, float), "status": str, "output": str, "visibility": str}
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
-# Not 06: its accuracy gate trains for a minute, and the session grades its solution twice already
-# (conftest's training_solution_graded through the command line, nbgrader in test_nbgrader_parity).
-WITH_SOLUTION = [pytest.param(a, id=a.id) for a in ASSIGNMENTS if a.solution_path.exists() and a.id != "06-training"]
+# Not 06 and 07: their accuracy gates train for a minute, and the session grades each solution twice
+# already (conftest's training_solution_graded / pytorch_solution_graded through the command line,
+# nbgrader in test_nbgrader_parity).
+WITH_SOLUTION = [pytest.param(a, id=a.id) for a in ASSIGNMENTS if a.solution_path.exists() and a.id not in ("06-training", "07-pytorch")]
 
 
 @pytest.fixture(scope="module")
