@@ -115,6 +115,13 @@ def test_the_solution_scores_public_plus_hidden_and_the_blank_zero(assignment: A
     assert blank["score"] == 0 and len(blank["tests"]) == len(every)
 
 
+@pytest.mark.parametrize("assignment_id", ["06-training", "07-pytorch"])
+def test_a_gated_assignments_zip_grades_its_blank_exercise_zero_on_every_check(assignment_id: str, zips: dict[str, Path], tmp_path: Path) -> None:
+    assignment = get_assignment(assignment_id)  # its solution is graded once per session elsewhere (see WITH_SOLUTION)
+    blank = run_autograder(zips[assignment.id], tmp_path / "blank", {assignment.notebook: assignment.exercise_path})
+    assert blank["score"] == 0 and [t["number"] for t in blank["tests"]] == [c.id for c in checks_for(assignment, include_hidden=True)]
+
+
 def test_a_seeded_bug_loses_its_points_and_a_hostile_notebook_cannot_touch_the_results(zips: dict[str, Path], tmp_path: Path) -> None:
     bug = solution_with(tmp_path / "bug", pad2d_body("    return x"))
     results = run_autograder(zips[BASE], tmp_path / "bug-root", {bug.name: bug})
