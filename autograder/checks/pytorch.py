@@ -144,8 +144,8 @@ def test_dataset_items(learner: Learner) -> None:
     assert_matches(got["y"], _oracle("dataset.y"), call=f"{call}[i] for i in {DATASET_INDICES}", what=_("the labels"), tolerance=0)
 
 
-@check("07.dataset.raises", "MNISTDataset raises ValueError when images and labels differ in length", points=1)
-def test_dataset_raises(learner: Learner) -> None:
+@check("07.dataset.errors", "MNISTDataset raises ValueError when images and labels differ in length", points=1)
+def test_dataset_errors(learner: Learner) -> None:
     images, labels = train_images(DATASET_IMAGES)
     assert_raises_value_error(learner, "MNISTDataset", (images, labels[:-1]), {}, _("there are 8 images but 7 labels"))
 
@@ -175,8 +175,8 @@ def test_split_indices_disjoint_seeded(learner: Learner) -> None:
         raise CheckFailed(_("{call}: the validation indices must be a random sample that depends on the seed, not the first or last images.").format(call=call))
 
 
-@check("07.split_indices.raises", "split_indices raises ValueError for a val_fraction outside (0, 1)", points=1)
-def test_split_indices_raises(learner: Learner) -> None:
+@check("07.split_indices.errors", "split_indices raises ValueError for a val_fraction outside (0, 1)", points=1)
+def test_split_indices_errors(learner: Learner) -> None:
     for fraction in (0.0, 1.0, 1.5):
         assert_raises_value_error(learner, "split_indices", (10, fraction, 0), {}, _("val_fraction must lie strictly between 0 and 1"))
 
