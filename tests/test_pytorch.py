@@ -195,7 +195,7 @@ def test_seeded_bug_fails_exactly_the_right_checks_with_its_hint(variant_learner
 
 
 def test_a_learning_rate_far_too_high_fails_the_gate_with_its_hint(monkeypatch: pytest.MonkeyPatch, variant_learner: Callable[..., InProcessLearner]) -> None:
-    monkeypatch.setattr(pytorch, "GATE_TRAIN_IMAGES", 1200)  # a short gate: enough to tell learning from divergence
+    monkeypatch.setattr(pytorch, "GATE_TRAIN_IMAGES", 600)  # a short gate: enough to tell learning from divergence
     replacements = {"epochs=2, lr=3e-3, device=device, seed=seed)": "epochs=2, lr=3.0, device=device, seed=seed)"}
     assert_one_edit_each(ASSIGNMENT, replacements)
     results = run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT, [GATE])
