@@ -200,6 +200,15 @@ def assert_seeded_bug_caught(results: Mapping[str, str | None], failing: set[str
         assert hint in (results[hinted] or ""), results[hinted]
 
 
+def assert_seeded_variant_caught(variant_learner: Callable[..., InProcessLearner], assignment_id: str, variant: tuple[Mapping[str, str], list[str], set[str], Mapping[str, str]]) -> None:
+    """A seeded-bug variant ``(replacements, checks to run, checks that must fail, check -> hint
+    in its failure)``: each replacement is one unambiguous edit of the solution, and running the
+    named checks on the variant fails exactly those with those hints."""
+    replacements, to_run, failing, hints = variant
+    assert_one_edit_each(assignment_id, replacements)
+    assert_seeded_bug_caught(run_checks(variant_learner(assignment_id, replacements), assignment_id, to_run), failing, hints)
+
+
 @pytest.fixture(scope="module")
 def solution(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The solution notebook's functions for the test module's ``ASSIGNMENT`` (e.g. "01-convolution")."""

@@ -19,9 +19,8 @@ from autograder.registry import checks_for, get_check
 
 from conftest import (
     assert_every_check_says_not_implemented,
-    assert_one_edit_each,
     assert_oracle_fixture_is_fresh,
-    assert_seeded_bug_caught,
+    assert_seeded_variant_caught,
     assert_test_cells_match_checks,
     learner_from_notebook,
     run_checks,
@@ -188,18 +187,13 @@ VARIANTS: dict[str, tuple[Mapping[str, str], list[str], set[str], Mapping[str, s
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_seeded_bug_fails_exactly_the_right_checks_with_its_hint(variant_learner: Callable[..., InProcessLearner], name: str) -> None:
-    replacements, to_run, failing, hints = VARIANTS[name]
-    assert_one_edit_each(ASSIGNMENT, replacements)
-    results = run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT, to_run)
-    assert_seeded_bug_caught(results, failing, hints)
+    assert_seeded_variant_caught(variant_learner, ASSIGNMENT, VARIANTS[name])
 
 
 def test_a_learning_rate_far_too_high_fails_the_gate_with_its_hint(monkeypatch: pytest.MonkeyPatch, variant_learner: Callable[..., InProcessLearner]) -> None:
     monkeypatch.setattr(pytorch, "GATE_TRAIN_IMAGES", 600)  # a short gate: enough to tell learning from divergence
     replacements = {"epochs=2, lr=3e-3, device=device, seed=seed)": "epochs=2, lr=3.0, device=device, seed=seed)"}
-    assert_one_edit_each(ASSIGNMENT, replacements)
-    results = run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT, [GATE])
-    assert_seeded_bug_caught(results, {GATE}, {GATE: "learning rate far too high"})
+    assert_seeded_variant_caught(variant_learner, ASSIGNMENT, (replacements, [GATE], {GATE}, {GATE: "learning rate far too high"}))
 
 
 # ---------------------------------------------------------------------------------------------
