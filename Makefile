@@ -62,6 +62,7 @@ watch: $(STAMP)
 
 train: $(STAMP)
 	$(PY) -m autograder.reference.train lenet5 $(if $(THREADS),--threads $(THREADS),)
+	$(PY) -m autograder.reference.train lenet5_digits04 $(if $(THREADS),--threads $(THREADS),)
 	$(PY) -m autograder.reference.train minivgg $(if $(THREADS),--threads $(THREADS),)
 
 exercises: $(STAMP)

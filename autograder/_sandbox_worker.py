@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable
 
 from autograder import codec, i18n
 from autograder.i18n import _
-from autograder.learner import POSTPROCESS_CONTEXTS, POSTPROCESSORS, call_learner, describe_exception, describe_missing, functions_swapped_in, resolve_markers
+from autograder.learner import POSTPROCESS_CONTEXTS, POSTPROCESSORS, call_learner, describe_exception, describe_missing, functions_swapped_in, resolve_markers, run_driver
 from autograder.notebook import Cell, execute_cells
 
 NETWORK_EVENTS = frozenset({
@@ -440,8 +440,11 @@ class Worker:
             try:
                 postprocess = request.get("postprocess")
                 context = POSTPROCESS_CONTEXTS[postprocess]() if postprocess in POSTPROCESS_CONTEXTS else nullcontext()
-                with context:
-                    value = call_learner(name, func, resolve_markers(request["args"]), resolve_markers(request["kwargs"]))
+                if isinstance(request.get("driver"), str):
+                    value = run_driver(func, self.namespace, request["driver"], resolve_markers(request["kwargs"]))
+                else:
+                    with context:
+                        value = call_learner(name, func, resolve_markers(request["args"]), resolve_markers(request["kwargs"]))
                 if postprocess:
                     value = POSTPROCESSORS[postprocess](value, **request.get("post_kwargs", {}))
             except BaseException as exc:  # noqa: BLE001 - any learner failure becomes a message

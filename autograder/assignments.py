@@ -23,6 +23,8 @@ class Assignment:
             default (``Limits.call_timeout``) is too short: 06's gate trains in its calls.
         budget: seconds for grading the whole notebook in the sandbox, where the default
             (``Limits.budget``) is too short: 06's gate may train for up to 600 s.
+        book_chapter: the chapter's name where it is not the checks module's: 07 (checks
+            ``pytorch``) is taught in a section of ``book/training.md``.
     """
 
     id: str
@@ -33,12 +35,13 @@ class Assignment:
     checks_module: str
     call_timeout: float | None = None
     budget: float | None = None
+    book_chapter: str | None = None
 
     @property
     def chapter(self) -> str:
         """The book chapter it belongs to, ``book/<chapter>.md``: by the mirror rule the same
-        name as its checks module."""
-        return self.checks_module
+        name as its checks module, unless ``book_chapter`` names another."""
+        return self.book_chapter or self.checks_module
 
     @property
     def solution_path(self) -> Path:
@@ -56,6 +59,8 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
     Assignment("04-backprop", "04", "backprop.ipynb", "Backpropagation", True, "backprop"),
     Assignment("05-architectures", "05", "architectures.ipynb", "Classic architectures", False, "architectures"),
     Assignment("06-training", "06", "training.ipynb", "Training a CNN", True, "training", call_timeout=60.0, budget=720.0),
+    # The gate (fit_mnist) is one call that trains for up to GATE_TIME_LIMIT (420 s) in the sandbox.
+    Assignment("07-pytorch", "07", "pytorch.ipynb", "Training with PyTorch", False, "pytorch", call_timeout=480.0, budget=900.0, book_chapter="training"),
     # A NumPy part and build_resnet18 in torch: torch is importable, and the checks call the NumPy
     # functions through Learner.call_numpy_only, which fails a call that uses torch.
     Assignment("08-modern", "08", "modern.ipynb", "Modern architectures", False, "modern"),

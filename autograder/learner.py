@@ -231,6 +231,17 @@ def numpy_only() -> Iterator[None]:
         raise NumPyOnlyViolation(_("it called {function}, but this is the assignment's NumPy part: torch, scipy.signal and scipy.ndimage are not allowed here; write it with NumPy only.").format(function=seen[0]))
 
 
+def run_driver(func: Callable[..., Any], namespace: Mapping[str, Any], driver: str, kwargs: Mapping[str, Any]) -> Any:
+    """Run the trusted driver ``driver`` of :mod:`autograder.torch_drivers` on the learner's
+    ``func`` (called by the driver, not here) with access to the learner's ``namespace``;
+    returns the driver's plain-data observations. For learner code whose arguments and results
+    are torch objects (07's datasets, modules, training functions), which cannot cross a process
+    boundary: the driver builds the arguments and reduces the results on the learner's side."""
+    from autograder.torch_drivers import DRIVERS
+
+    return DRIVERS[driver](func, namespace, **kwargs)
+
+
 # The context the learner's function runs in when its result goes to a postprocessor.
 POSTPROCESS_CONTEXTS: dict[str, Callable[[], Any]] = {"module_summary": initialization_skipped, "numpy_only": numpy_only}
 
@@ -385,6 +396,11 @@ class Learner(Protocol):
     def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
         """Wall times in seconds of ``repeats`` calls, measured by trusted code."""
 
+    def drive(self, name: str, driver: str, **kwargs: Any) -> Any:
+        """Hand the learner's ``name`` to the trusted driver ``driver`` of
+        :mod:`autograder.torch_drivers`, run where the learner's code runs, and return its
+        plain-data observations (see :func:`run_driver`)."""
+
 
 def wall_times(call: Callable[[], Any], repeats: int) -> list[float]:
     """Seconds each of ``repeats`` runs of ``call`` took (``time.perf_counter``)."""
@@ -468,6 +484,17 @@ class InProcessLearner:
 
     def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
         return wall_times(lambda: self._invoke(name, args, kwargs), repeats)
+
+    def drive(self, name: str, driver: str, **kwargs: Any) -> Any:
+        func = self._function(name)
+        try:
+            return run_driver(func, self.namespace, driver, resolve_markers(copy.deepcopy(kwargs)))
+        except LearnerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any learner failure becomes a message
+            raise LearnerError(describe_exception(name, exc, traceback.extract_tb(exc.__traceback__))) from None
+        except SystemExit as exc:
+            raise LearnerError(describe_exception(name, exc)) from None
 
 
 _MISSING = object()

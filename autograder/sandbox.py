@@ -723,6 +723,9 @@ class SandboxedLearner:
     def time_call(self, name: str, *args: Any, repeats: int = 7, **kwargs: Any) -> list[float]:
         return wall_times(lambda: self._call(name, args, kwargs, discard=True), repeats)
 
+    def drive(self, name: str, driver: str, **kwargs: Any) -> Any:
+        return self._call(name, (), kwargs, driver=driver)
+
 
 def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)

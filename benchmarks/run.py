@@ -4,9 +4,10 @@
 
 Benchmarks, in order: ``grading`` (CLI vs nbgrader latency), ``batch`` (a class through
 ``--batch``), ``layers`` (NumPy layers vs PyTorch), ``book`` (jupyter-book build), ``training``
-(reference models), ``sandbox`` (bubblewrap vs the previous guards), ``warm`` (warm workers, a class of 500). A full run takes about
-two hours (``warm`` trains every gate notebook of its class twice; ``BENCH_WARM_GATES=N`` grades N of them) and writes RESULTS.md; ``--quick`` (``make
-bench QUICK=1``) takes a few minutes and only prints, unless ``--output`` is given. Not part of ``make
+(reference models), ``sandbox`` (bubblewrap vs the previous guards), ``warm`` (warm workers, a class of 500),
+``gates`` (cold grading of 06 and 07, whose graders train). A full run takes about two hours (``warm``
+trains every gate notebook of its class twice; ``BENCH_WARM_GATES=N`` grades N of them) and writes
+RESULTS.md; ``--quick`` (``make bench QUICK=1``) takes a few minutes and only prints, unless ``--output`` is given. Not part of ``make
 test``: timings are measurements, never assertions.
 """
 
@@ -28,6 +29,7 @@ import grading_latency
 import layer_speed
 import reference_training
 import sandbox_overhead
+import training_gates
 import warm_workers
 from measure import SHARED_DATA, load_average
 from results import Section, machine, markdown, print_section
@@ -40,6 +42,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Section]]] = {
     "training": ("5. Reference training", reference_training.run),
     "sandbox": ("6. Sandbox overhead", sandbox_overhead.run),
     "warm": ("7. Warm workers", warm_workers.run),
+    "gates": ("8. Training gates", training_gates.run),
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -223,6 +223,15 @@ def in_chinese(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     set_language(None)
 
 
+def assert_seeded_variant_caught(variant_learner: Callable[..., InProcessLearner], assignment_id: str, variant: tuple[Mapping[str, str], list[str], set[str], Mapping[str, str]]) -> None:
+    """A seeded-bug variant ``(replacements, checks to run, checks that must fail, check -> hint
+    in its failure)``: each replacement is one unambiguous edit of the solution, and running the
+    named checks on the variant fails exactly those with those hints."""
+    replacements, to_run, failing, hints = variant
+    assert_one_edit_each(assignment_id, replacements)
+    assert_seeded_bug_caught(run_checks(variant_learner(assignment_id, replacements), assignment_id, to_run), failing, hints)
+
+
 @pytest.fixture(scope="module")
 def solution(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The solution notebook's functions for the test module's ``ASSIGNMENT`` (e.g. "01-convolution")."""
@@ -250,7 +259,7 @@ def blank_learner(tmp_path: Path) -> Callable[[str], InProcessLearner]:
 
 # ---------------------------------------------------------------------------------------------
 # 06's solution, graded once per session through the command line (its accuracy gate trains for
-# about a minute): tests/test_training.py and the nbgrader parity test share this one run.
+# about a minute): tests/test_training.py and the nbgrader parity test share this one run. 07's too.
 
 def once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str, compute: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """``compute(folder)``'s JSON-able outcome, computed once per test session: under xdist every
@@ -270,11 +279,12 @@ def once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str, comput
         return json.loads(outcome.read_text(encoding="utf-8"))
 
 
-def _grade_training_solution(folder: Path) -> dict[str, Any]:
-    """``python -m autograder solutions/06-training/training.ipynb --official --json``: its
-    results.json plus the run's ``stderr`` (the gate's progress lines), or ``{"failure": ...}``."""
+def _grade_training_solution(folder: Path, assignment_id: str = "06") -> dict[str, Any]:
+    """``python -m autograder solutions/06-training/training.ipynb --official --json`` (or
+    another assignment's solution): its results.json plus the run's ``stderr`` (the gate's
+    progress lines), or ``{"failure": ...}``."""
     results = folder / "results.json"
-    command = [sys.executable, "-m", "autograder", str(get_assignment("06").solution_path), "--official", "--quiet", "--json", str(results)]
+    command = [sys.executable, "-m", "autograder", str(get_assignment(assignment_id).solution_path), "--official", "--quiet", "--json", str(results)]
     run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     if run.returncode != 0 or not results.exists():
         return {"failure": f"exit {run.returncode}: {run.stdout[-1500:]}{run.stderr[-1500:]}"}
@@ -286,4 +296,14 @@ def training_solution_graded(tmp_path_factory: pytest.TempPathFactory) -> dict[s
     graded = once_per_session(tmp_path_factory, "06-solution-graded", _grade_training_solution)
     if "failure" in graded:
         pytest.fail(f"grading 06's solution failed: {graded['failure']}")
+    return graded
+
+
+# 07's solution likewise: its gate trains fit_mnist on 60,000 images, and its transfer check
+# trains three small models (tests/test_pytorch.py and the nbgrader parity test share the run).
+@pytest.fixture(scope="session")
+def pytorch_solution_graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    graded = once_per_session(tmp_path_factory, "07-solution-graded", lambda folder: _grade_training_solution(folder, "07"))
+    if "failure" in graded:
+        pytest.fail(f"grading 07's solution failed: {graded['failure']}")
     return graded

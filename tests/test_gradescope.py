@@ -27,9 +27,10 @@ from hostile import BASE, pad2d_body, solution_with
 TOP_LEVEL = {"score": (int, float), "execution_time": (int, float), "output": str, "visibility": str, "stdout_visibility": str, "tests": list}
 TEST_FIELDS = {"name": str, "score": (int, float), "max_score": (int, float), "status": str, "output": str, "visibility": str}
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
-# Not 06: its accuracy gate trains for a minute, and the session grades its solution twice already
-# (conftest's training_solution_graded through the command line, nbgrader in test_nbgrader_parity).
-WITH_SOLUTION = [pytest.param(a, id=a.id) for a in ASSIGNMENTS if a.solution_path.exists() and a.id != "06-training"]
+# Not 06 and 07: their accuracy gates train for a minute, and the session grades each solution twice
+# already (conftest's training_solution_graded / pytorch_solution_graded through the command line,
+# nbgrader in test_nbgrader_parity).
+WITH_SOLUTION = [pytest.param(a, id=a.id) for a in ASSIGNMENTS if a.solution_path.exists() and a.id not in ("06-training", "07-pytorch")]
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,13 @@ def test_the_solution_scores_public_plus_hidden_and_the_blank_zero(assignment: A
     assert "test cells" not in solution["output"]  # its hidden tests are no tampering
     blank = run_autograder(zips[assignment.id], tmp_path / "blank", {assignment.notebook: assignment.exercise_path})
     assert blank["score"] == 0 and len(blank["tests"]) == len(every)
+
+
+@pytest.mark.parametrize("assignment_id", ["06-training", "07-pytorch"])
+def test_a_gated_assignments_zip_grades_its_blank_exercise_zero_on_every_check(assignment_id: str, zips: dict[str, Path], tmp_path: Path) -> None:
+    assignment = get_assignment(assignment_id)  # its solution is graded once per session elsewhere (see WITH_SOLUTION)
+    blank = run_autograder(zips[assignment.id], tmp_path / "blank", {assignment.notebook: assignment.exercise_path})
+    assert blank["score"] == 0 and [t["number"] for t in blank["tests"]] == [c.id for c in checks_for(assignment, include_hidden=True)]
 
 
 def test_a_seeded_bug_loses_its_points_and_a_hostile_notebook_cannot_touch_the_results(zips: dict[str, Path], tmp_path: Path) -> None:

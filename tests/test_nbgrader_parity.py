@@ -87,7 +87,8 @@ class Submission:
         return f"{self.student}-{self.assignment.id}"
 
 
-TRAINING_SOLUTION = "solution-06-training"  # graded once per session by conftest's fixture
+# graded once per session by conftest's fixtures (training_solution_graded, pytorch_solution_graded)
+TRAINED_SOLUTIONS = ("solution-06-training", "solution-07-pytorch")
 SUBMISSIONS: list[Submission] = [
     *(Submission("solution", a) for a in ASSIGNMENTS),
     *(Submission("blank", a) for a in ASSIGNMENTS),
@@ -146,9 +147,9 @@ def _cli_scores(cli: subprocess.Popen[str], results_json: Path) -> dict[Path, fl
 
 
 @pytest.fixture(scope="module")
-def totals(tmp_path_factory: pytest.TempPathFactory, training_solution_graded: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """Submission name -> (nbgrader total, command-line total). 06's solution is not graded by
-    this module's command-line run: its accuracy gate trains for a minute, and the session grades
+def totals(tmp_path_factory: pytest.TempPathFactory, training_solution_graded: dict[str, Any], pytorch_solution_graded: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Submission name -> (nbgrader total, command-line total). 06's and 07's solutions are not graded by
+    this module's command-line run: their accuracy gates train for a minute, and the session grades
     it once through the command line already (conftest's ``training_solution_graded``, also
     ``--official``), so its total comes from there."""
     from nbgrader.api import Gradebook
@@ -162,7 +163,7 @@ def totals(tmp_path_factory: pytest.TempPathFactory, training_solution_graded: d
 
     handed_in = {s.name: root / "submitted" / s.student / s.assignment.id / s.assignment.notebook for s in SUBMISSIONS}
     with notebook_dir_set(None):  # each kernel finds siblings from its own folder
-        cli_run = _start_cli([p for name, p in handed_in.items() if name != TRAINING_SOLUTION], root / "results.json")  # grades while nbgrader does
+        cli_run = _start_cli([p for name, p in handed_in.items() if name not in TRAINED_SOLUTIONS], root / "results.json")  # grades while nbgrader does
         try:
             for assignment in ASSIGNMENTS:  # in order: 05's siblings are autograded before it
                 _autograde(root, db_url, assignment.id)
@@ -171,8 +172,9 @@ def totals(tmp_path_factory: pytest.TempPathFactory, training_solution_graded: d
             if cli_run.poll() is None:
                 cli_run.kill()
                 cli_run.wait()
-    cli = {name: scores[path.resolve()] for name, path in handed_in.items() if name != TRAINING_SOLUTION}
-    cli[TRAINING_SOLUTION] = float(training_solution_graded["score"])
+    cli = {name: scores[path.resolve()] for name, path in handed_in.items() if name not in TRAINED_SOLUTIONS}
+    cli["solution-06-training"] = float(training_solution_graded["score"])
+    cli["solution-07-pytorch"] = float(pytorch_solution_graded["score"])
 
     with Gradebook(db_url) as gradebook:
         nbgrader = {s.name: float(gradebook.find_submission(s.assignment.id, s.student).score) for s in SUBMISSIONS}

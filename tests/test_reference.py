@@ -16,16 +16,22 @@ from autograder.data import mnist_tensors
 from autograder.paths import REFERENCE_DIR
 from autograder.reference import MODELS, WeightsError, load, load_numpy, read_manifest, weights_path
 from autograder.reference.evaluate import count_correct
-from autograder.reference.train import BACKGROUND, main, random_shift, train
+from autograder.reference.train import BACKGROUND, main, random_shift, recipe_split, train
 from autograder.reference.weights import manifest_path, sha256_file
 
 NAMES = sorted(MODELS)
-MIN_ACCURACY = {"lenet5": 0.991, "minivgg": 0.994}
+MIN_ACCURACY = {"lenet5": 0.991, "lenet5_digits04": 0.995, "minivgg": 0.994}
 
 
 @pytest.fixture(scope="module")
 def test_set() -> tuple[torch.Tensor, torch.Tensor]:
     return mnist_tensors("test")
+
+
+@pytest.fixture(scope="module")
+def test_sets() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each model's test images: all of MNIST's, or its recipe's digits only."""
+    return {name: recipe_split(name, "test") for name in NAMES}
 
 
 @pytest.fixture
@@ -38,11 +44,19 @@ def weights_copy(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_committed_weights_reach_exactly_the_manifest_test_accuracy(name: str, test_set: tuple[torch.Tensor, torch.Tensor]) -> None:
-    entry = read_manifest()[name]
+def test_committed_weights_reach_exactly_the_manifest_test_accuracy(name: str, test_sets: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+    entry, test_set = read_manifest()[name], test_sets[name]
     correct = count_correct(load(name), *test_set)
     assert correct == entry["test_correct"]
     assert correct / len(test_set[1]) == entry["test_accuracy"]
+
+
+def test_the_digits_0_4_model_never_saw_a_5_to_9_and_says_so_in_its_manifest(test_sets: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+    entry = read_manifest()["lenet5_digits04"]
+    assert entry["digits"] == [0, 1, 2, 3, 4] and "digits 0, 1, 2, 3, 4 only" in entry["dataset"]
+    assert set(recipe_split("lenet5_digits04", "train")[1].tolist()) == {0, 1, 2, 3, 4}
+    assert entry["test_total"] == len(test_sets["lenet5_digits04"][1]) < 10000
+    assert entry["device"].startswith("cpu: ")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -24,9 +24,8 @@ from conftest import (
     assert_every_check_says_not_implemented,
     assert_hint_in_chinese,
     assert_notebook_is_numpy_only,
-    assert_one_edit_each,
     assert_oracle_fixture_is_fresh,
-    assert_seeded_bug_caught,
+    assert_seeded_variant_caught,
     assert_test_cells_match_checks,
     REPO_ROOT,
     learner_from_notebook,
@@ -219,10 +218,7 @@ VARIANTS: dict[str, tuple[Mapping[str, str], list[str], set[str], Mapping[str, s
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_seeded_bug_fails_exactly_the_right_checks_with_its_hint(variant_learner: Callable[..., InProcessLearner], name: str) -> None:
-    replacements, to_run, failing, hints = VARIANTS[name]
-    assert_one_edit_each(ASSIGNMENT, replacements)
-    results = run_checks(variant_learner(ASSIGNMENT, replacements), ASSIGNMENT, to_run)
-    assert_seeded_bug_caught(results, failing, hints)
+    assert_seeded_variant_caught(variant_learner, ASSIGNMENT, VARIANTS[name])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ TORCH_PACKAGES = (
     "jinja2", "markupsafe", "fsspec", "safetensors",
 )
 # 05 loads the reference weights and MNIST, and runs the torch-backed stand-ins itself
-TORCH_AUTOGRADER_EXTRA = ("reference", "data.py", "machine.py", "isolation/__init__.py", "isolation/torch_standins.py")
+# (07: its checks' trusted drivers too)
+TORCH_AUTOGRADER_EXTRA = ("reference", "data.py", "machine.py", "isolation/__init__.py", "isolation/torch_standins.py", "torch_drivers.py")
 # 06 (NumPy only) imports the learner's layers from the folders beside it, as 05 does, and its
 # set-up cell imports the MNIST loader (no MNIST: its self-checks, which load it, are skipped).
 NUMPY_SIBLING_IMPORTERS = ("06-training",)

@@ -1,7 +1,7 @@
 """The PyTorch reference networks whose trained weights the learners' NumPy networks load.
 
-Both take normalized MNIST images (N, 1, 28, 28) (see :func:`autograder.data.normalize`) and
-return logits (N, 10). Layers are named attributes, not ``nn.Sequential`` indices, so the
+All take normalized MNIST images (N, 1, 28, 28) (see :func:`autograder.data.normalize`) and
+return logits (N, 10) (``LeNet5Digits04``: (N, 5), for the digits 0-4). Layers are named attributes, not ``nn.Sequential`` indices, so the
 ``state_dict`` keys below are stable and read as the architecture does.
 """
 
@@ -34,16 +34,16 @@ class LeNet5(nn.Module):
         fc2.weight (84, 120)         fc2.bias (84,)
         fc3.weight (10, 84)          fc3.bias (10,)
 
-    61,706 parameters.
+    61,706 parameters (with ``classes=10``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(1, 6, kernel_size=5, padding=2)
         self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
         self.fc1 = nn.Linear(16 * 5 * 5, 120)
         self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
+        self.fc3 = nn.Linear(84, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, 10) for normalized images x (N, 1, 28, 28)."""
@@ -53,6 +53,20 @@ class LeNet5(nn.Module):
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
         return self.fc3(x)
+
+
+class LeNet5Digits04(LeNet5):
+    """LeNet-5 for the digits 0-4 only: the feature extractor of assignment 07's transfer learning.
+
+    The layers and state-dict keys of :class:`LeNet5`, but ``fc3`` maps the 84 features to 5
+    logits (N, 5), logit k for digit k; ``fc3.weight`` is (5, 84), ``fc3.bias`` (5,). Trained on
+    the MNIST training images of 0-4 only, so digits 5-9 are classes its features never saw.
+
+    61,281 parameters.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(classes=5)
 
 
 class MiniVGG(nn.Module):
@@ -100,4 +114,4 @@ class MiniVGG(nn.Module):
         return self.fc2(x)
 
 
-MODELS: dict[str, type[nn.Module]] = {"lenet5": LeNet5, "minivgg": MiniVGG}
+MODELS: dict[str, type[nn.Module]] = {"lenet5": LeNet5, "lenet5_digits04": LeNet5Digits04, "minivgg": MiniVGG}
