@@ -191,7 +191,31 @@ def merge_templates(templates: Path, locales: Path = LOCALES, quiet: bool = Fals
         status = subprocess.run(update, cwd=REPO_ROOT, check=False, capture_output=quiet).returncode
         if status:
             return status
+        for catalog in sorted((locales / lang / "LC_MESSAGES" / "book").glob("*.po")):
+            drop_format_flags(catalog)
     return 0
+
+
+# Babel flags prose such as "95 % on" as a Python format string ("% o"), and msgfmt then rejects a
+# translation that words it differently; book paragraphs are never formatted, so their catalogs
+# carry no format flags at all.
+FORMAT_FLAGS = frozenset({"python-format", "no-python-format", "python-brace-format", "no-python-brace-format"})
+
+
+def drop_format_flags(catalog: Path) -> None:
+    """Remove the (python, python-brace) format flags from a book catalog, in place."""
+    lines = catalog.read_text(encoding="utf-8").split("\n")
+    kept = []
+    for line in lines:
+        if line.startswith("#,"):
+            flags = [flag.strip() for flag in line[2:].split(",") if flag.strip() not in FORMAT_FLAGS]
+            if not flags:
+                continue
+            line = "#, " + ", ".join(flags)
+        kept.append(line)
+    text = "\n".join(kept)
+    if text != "\n".join(lines):
+        catalog.write_text(text, encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
