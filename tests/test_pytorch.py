@@ -231,3 +231,9 @@ def test_a_07_message_reads_in_chinese_when_the_language_is_chinese(monkeypatch:
     monkeypatch.setitem(solution_learner_07.namespace, "split_indices", lambda n, val_fraction, seed: (np.arange(n - 20), np.arange(n - 20, n)))
     message = run_checks(solution_learner_07, ASSIGNMENT, ["07.split_indices.disjoint_seeded"])["07.split_indices.disjoint_seeded"] or ""
     assert "验证索引必须是依赖随机种子的随机样本" in message
+
+
+def test_the_literal_titles_state_the_configured_limits() -> None:
+    # Titles are literal msgids for the Chinese catalog; they must say what the checks enforce.
+    assert f"at most {pytorch.MAX_PARAMETERS:,} parameters" in get_check("07.net.size").title
+    assert f"reaches {pytorch.GATE_ACCURACY:.1%} MNIST test accuracy within {pytorch.GATE_TIME_LIMIT:.0f} s" in get_check("07.fit_mnist.accuracy").title

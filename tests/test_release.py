@@ -396,8 +396,12 @@ def test_an_edited_exercise_survives_every_make_target_and_release_command(tmp_p
     nbformat.write(nb, notebook)
     work = notebook.read_bytes()
 
+    # as from an activated virtual environment: nbgrader runs `alembic` from PATH when it creates
+    # a gradebook
+    env = {**os.environ, "PATH": f"{repo / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+
     def run(*command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
+        return subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300, env=env)
 
     refusing = [("make", "exercises"), (".venv/bin/python", "-m", "autograder.release"),
                 (".venv/bin/python", "-m", "autograder.release", "01", "--gradebook")]
