@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from docutils import nodes
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
 from autograder.i18n import translate
@@ -131,6 +132,36 @@ class TranslateCellPrompts(SphinxPostTransform):
                 node[key] = translate(node[key], "book", language)
 
 
+SMART_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def plain_quotes(text: str) -> str:
+    """``text`` with docutils' smart quotes turned back into the ASCII quotes of the source."""
+    return text.translate(SMART_QUOTES)
+
+
+class TranslateFigureCaptions(SphinxPostTransform):
+    """The captions of figures drawn by code cells (``mystnb: figure: caption:`` in the cell's
+    metadata, so not in the chapter catalogs) in the page's language, from the book catalog of
+    :mod:`autograder.i18n` (``book/captions.po``). Captions are plain text, so the translation
+    replaces the caption's text; one without a translation stays as it is (a test requires one
+    for every caption)."""
+
+    default_priority = 210
+    formats = ("html",)
+
+    def run(self, **kwargs: Any) -> None:
+        language = self.config.language
+        if language not in TRANSLATED_SITES:
+            return
+        for caption in self.document.findall(nodes.caption):
+            english = plain_quotes(caption.astext())
+            translated = translate(english, "book", language)
+            if translated != english:
+                caption.children = []
+                caption += nodes.Text(translated)
+
+
 def _patch_glue_lookup() -> None:
     from myst_nb.ext.glue import directives, roles, utils
 
@@ -145,6 +176,7 @@ def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point."""
     _patch_glue_lookup()
     app.add_post_transform(TranslateCellPrompts)
+    app.add_post_transform(TranslateFigureCaptions)
     app.connect("config-inited", _add_switch_to_header)
     app.connect("html-page-context", _page_context)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -165,6 +165,20 @@ def test_chinese_pages_ran_their_cells_and_show_their_figures(built_chinese_book
 
 
 @pytest.mark.slow
+def test_figure_captions_are_in_the_language_of_their_build(built_chinese_book: BuiltBook, built_book: BuiltBook) -> None:
+    from autograder.i18n import CHINESE, translate
+    from autograder.site_languages import plain_quotes
+
+    def captions(book: BuiltBook) -> list[str]:
+        return [plain_quotes(c.get_text(strip=True)) for c in page_html(book, "book/architectures").select("figure figcaption .caption-text")]
+
+    english, chinese = captions(built_book), captions(built_chinese_book)
+    assert english and len(chinese) == len(english)
+    assert chinese == [translate(c, "book", CHINESE) for c in english]
+    assert all(zh != en for zh, en in zip(chinese, english)), chinese
+
+
+@pytest.mark.slow
 def test_the_kernels_draw_tables_in_the_language_of_their_build(built_chinese_book: BuiltBook, built_book: BuiltBook) -> None:
     def headers(book: BuiltBook) -> list[str]:
         return [th.get_text(strip=True) for th in page_html(book, "book/architectures").select("div.cell_output th")]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polib
 import pytest
+import yaml
 
 from autograder import book_build, i18n
 
@@ -287,3 +288,16 @@ def test_every_collapsed_cell_prompt_has_a_translation() -> None:
     translated = i18n.catalog("book", i18n.CHINESE)
     missing = sorted(p for p in prompts | set(MYST_NB_PROMPTS) if p not in translated)
     assert not missing, f"collapsed-cell prompts without a translation in {PACKAGE_CATALOGS.relative_to(REPO_ROOT)}/book.po: {missing}"
+
+
+CAPTION = re.compile(r"^\s*caption:\s*(.+?)\s*$", re.M)
+
+
+def test_every_figure_caption_has_a_translation() -> None:
+    """The captions of figures drawn by code cells (cell metadata, translated by
+    autograder/site_languages.py from book/captions.po)."""
+    captions = {yaml.safe_load(m) for p in sorted((REPO_ROOT / "book").glob("*.md")) for m in CAPTION.findall(p.read_text(encoding="utf-8"))}
+    assert len(captions) > 20
+    translated = i18n.catalog("book", i18n.CHINESE)
+    missing = sorted(c for c in captions if c not in translated)
+    assert not missing, f"figure captions without a translation in {PACKAGE_CATALOGS.relative_to(REPO_ROOT)}/book/captions.po: {missing}"
