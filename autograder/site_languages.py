@@ -12,9 +12,10 @@
   {glue:text}`key` in a translation would be "not found". :func:`_glue_from_the_page` then
   looks the key up in the glue file myst-nb wrote for the page (:func:`page_glue`): the
   translated page shows the numbers its own execution glued.
-* The prompts of collapsed cells ("Show the set-up code", myst-nb's "Hide code cell source"),
-  which live in cell metadata, not in the catalogs: :class:`TranslateCellPrompts` takes them
-  from the book catalog of :mod:`autograder.i18n` (``autograder/locale/<lang>/.../book.po``).
+* The prompts of collapsed cells ("Show the set-up code", myst-nb's "Hide code cell source")
+  and the captions of figures drawn by code cells, which live in cell metadata, not in the
+  catalogs: :class:`TranslateCellMetadata` takes them from the book catalog of
+  :mod:`autograder.i18n` (``autograder/locale/<lang>/.../book.po`` and ``book/captions.po``).
 """
 
 from __future__ import annotations
@@ -114,9 +115,24 @@ def _glue_from_the_page(retrieve: Callable[[Any, str], Any]) -> Callable[[Any, s
     return retrieve_with_page
 
 
-class TranslateCellPrompts(SphinxPostTransform):
-    """The show/hide prompts of collapsed cells in the page's language (after myst-nb's
-    HideInputCells, priority 199, has made them)."""
+SMART_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def plain_quotes(text: str) -> str:
+    """``text`` with docutils' smart quotes turned back into the ASCII quotes of the source."""
+    return text.translate(SMART_QUOTES)
+
+
+class TranslateCellMetadata(SphinxPostTransform):
+    """What code cells' metadata puts on a page, which the chapter catalogs never see, in the
+    page's language, from the book catalog of :mod:`autograder.i18n`:
+
+    * the show/hide prompts of collapsed cells (``book.po``; after myst-nb's HideInputCells,
+      priority 199, has made them);
+    * the captions of figures drawn by code cells (``mystnb: figure: caption:``,
+      ``book/captions.po``). Captions are plain text, so the translation replaces the caption's
+      text; one without a translation stays as it is (a test requires one for every caption).
+    """
 
     default_priority = 210
     formats = ("html",)
@@ -130,30 +146,6 @@ class TranslateCellPrompts(SphinxPostTransform):
         for node in self.document.findall(HideCodeCellNode):
             for key in ("prompt_show", "prompt_hide"):
                 node[key] = translate(node[key], "book", language)
-
-
-SMART_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
-
-
-def plain_quotes(text: str) -> str:
-    """``text`` with docutils' smart quotes turned back into the ASCII quotes of the source."""
-    return text.translate(SMART_QUOTES)
-
-
-class TranslateFigureCaptions(SphinxPostTransform):
-    """The captions of figures drawn by code cells (``mystnb: figure: caption:`` in the cell's
-    metadata, so not in the chapter catalogs) in the page's language, from the book catalog of
-    :mod:`autograder.i18n` (``book/captions.po``). Captions are plain text, so the translation
-    replaces the caption's text; one without a translation stays as it is (a test requires one
-    for every caption)."""
-
-    default_priority = 210
-    formats = ("html",)
-
-    def run(self, **kwargs: Any) -> None:
-        language = self.config.language
-        if language not in TRANSLATED_SITES:
-            return
         for caption in self.document.findall(nodes.caption):
             english = plain_quotes(caption.astext())
             translated = translate(english, "book", language)
@@ -175,8 +167,7 @@ def _patch_glue_lookup() -> None:
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point."""
     _patch_glue_lookup()
-    app.add_post_transform(TranslateCellPrompts)
-    app.add_post_transform(TranslateFigureCaptions)
+    app.add_post_transform(TranslateCellMetadata)
     app.connect("config-inited", _add_switch_to_header)
     app.connect("html-page-context", _page_context)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
