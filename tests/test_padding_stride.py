@@ -256,6 +256,30 @@ def test_loop_only_conv2d_forward_loses_only_the_speed_points(variant_learner: C
     assert "sliding_window_view" in results["02.conv2d_forward.speed"]
 
 
+LOOKUP_OF_THE_PUBLIC_SEEDS = """\
+    import hashlib
+    global _ANSWERS
+    if "_ANSWERS" not in globals():  # the speed case's seeds are public: precompute their answers
+        _ANSWERS = {}
+        for seed in [205] + [(205, variant) for variant in range(1, 8)]:
+            rng = np.random.default_rng(seed)
+            xs, ws, bs = rng.standard_normal((64, 6, 14, 14)), rng.standard_normal((16, 6, 5, 5)), rng.standard_normal(16)
+            _ANSWERS[hashlib.sha1(xs.tobytes()).hexdigest()] = conv2d_forward_loops(xs, ws, bs)
+    known = _ANSWERS.get(hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest())
+    if known is not None:
+        return known.copy()
+    return conv2d_forward_loops(x, w, b, stride=stride, padding=padding)
+"""
+
+
+@pytest.mark.slow
+def test_looking_up_answers_for_seeded_inputs_does_not_buy_the_speed_points(variant_learner: Callable[..., InProcessLearner]) -> None:
+    learner = variant_learner(ASSIGNMENT, {"    sh, sw = as_pair(stride)\n    kh, kw = w.shape[2:]\n": LOOKUP_OF_THE_PUBLIC_SEEDS})
+    results = run_checks(learner, ASSIGNMENT, ["02.conv2d_forward.basic", "02.conv2d_forward.speed"])
+    assert not results["02.conv2d_forward.basic"], results
+    assert "x as long as PyTorch's F.conv2d" in results["02.conv2d_forward.speed"], results
+
+
 def test_a_function_that_always_raises_earns_nothing_on_its_errors_checks(variant_learner):
     always_raises = {
         "    return (n + 2 * padding - dilation * (k - 1) - 1) // stride + 1": "    raise ValueError('never')",

@@ -131,10 +131,11 @@ def conv_float32_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(a.astype(np.float32) for a in _conv_case(rng, 4, 3, 9, 8, 4, 3, 3))  # type: ignore[return-value]
 
 
-def speed_case(variant: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """LeNet-5's second convolution on a batch of 64: (64, 6, 14, 14) with 16 5x5 filters;
-    ``variant`` > 0 gives fresh values of the same shapes (one per timed repeat)."""
-    return _conv_case(np.random.default_rng(205 if variant == 0 else (205, variant)), 64, 6, 14, 14, 16, 5, 5)  # type: ignore[return-value]
+def speed_case(fresh: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LeNet-5's second convolution on a batch of 64: x (64, 6, 14, 14), w (16, 6, 5, 5), b (16,);
+    seeded, or with ``fresh`` new unpredictable values of the same shapes (one per timed call, so
+    no answer can be looked up: the values never decide the time, the shapes do)."""
+    return _conv_case(np.random.default_rng(None if fresh else 205), 64, 6, 14, 14, 16, 5, 5)  # type: ignore[return-value]
 
 
 def reference_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -400,8 +401,10 @@ def test_conv2d_forward_float32(learner: Learner) -> None:
 
 def measure_reference_per_torch(repeats: int = 25) -> float:
     """How many times faster one-threaded float64 ``F.conv2d`` is than the grader's trusted NumPy
-    reference (:func:`autograder.isolation.standins.conv2d_forward`) on :func:`speed_case`,
-    timed in alternation (imports torch; run it in a child process)."""
+    reference (:func:`autograder.isolation.standins.conv2d_forward`) on :func:`speed_case`:
+    the fastest of ``repeats`` reference calls over the fastest of as many ``F.conv2d`` calls,
+    timed in alternation, since a busy machine only ever adds time (imports torch; run it in a
+    child process)."""
     import torch
     import torch.nn.functional as F
 
@@ -411,14 +414,15 @@ def measure_reference_per_torch(repeats: int = 25) -> float:
     for _ in range(3):
         F.conv2d(x, w, b)
         reference_conv2d(*arrays)
-    ratios = []
+    torch_seconds, reference_seconds = [], []
     for _ in range(repeats):
         start = time.perf_counter()
         F.conv2d(x, w, b)
         middle = time.perf_counter()
         reference_conv2d(*arrays)
-        ratios.append((time.perf_counter() - middle) / (middle - start))
-    return float(np.median(ratios))
+        torch_seconds.append(middle - start)
+        reference_seconds.append(time.perf_counter() - middle)
+    return min(reference_seconds) / min(torch_seconds)
 
 
 def _timing_key() -> str:
@@ -426,7 +430,7 @@ def _timing_key() -> str:
         torch_version = metadata.version("torch")
     except metadata.PackageNotFoundError:
         torch_version = "none"
-    return f"conv2d_forward.speed.reference_per_torch | {cpu_model() or platform.processor() or platform.machine()} | torch {torch_version} | numpy {np.__version__}"
+    return f"conv2d_forward.speed.fastest_reference_per_torch | {cpu_model() or platform.processor() or platform.machine()} | torch {torch_version} | numpy {np.__version__}"
 
 
 def reference_per_torch() -> float:
@@ -471,9 +475,7 @@ def test_conv2d_forward_speed(learner: Learner) -> None:
     x, w, b = speed_case()
     call = describe_call("conv2d_forward", x, w, b)
     head = _expected("conv2d_forward.speed.head")
-    start = time.perf_counter()
     got = learner.call("conv2d_forward", x, w, b)
-    first = time.perf_counter() - start
     expected_shape = (x.shape[0], *head.shape[1:])
     if not isinstance(got, np.ndarray) or got.shape != expected_shape:
         shape = getattr(got, "shape", type(got).__name__)
@@ -483,38 +485,46 @@ def test_conv2d_forward_speed(learner: Learner) -> None:
     except CheckFailed:
         raise CheckFailed(_("{call} gives wrong values, so its speed is not measured; fix correctness first (02.conv2d_forward.basic).").format(call=call)) from None
 
-    # Each repeat gets fresh inputs, its whole output is checked, and its time is compared with
-    # the trusted NumPy reference timed just before it here, so a busy machine slows both sides
-    # of every pair alike and memoising on the input gains nothing.
+    # The seeded call above proves correctness; the timed calls each get fresh unpredictable
+    # inputs (nothing to look up), their whole output is checked, and the trusted NumPy reference
+    # is timed beside each. A busy machine only ever adds time, to either side, so the fastest
+    # learner call over the fastest reference call is the estimate load does not move.
     torch_units = reference_per_torch()  # the reference's time in units of F.conv2d's
-    start = time.perf_counter()
     expected = reference_conv2d(x, w, b)
-    ratios = [first / (time.perf_counter() - start) * torch_units]
     try:
         assert_matches(got, expected, call=call)
     except CheckFailed:
         raise CheckFailed(_("{call} gives wrong values, so its speed is not measured; fix correctness first (02.conv2d_forward.basic).").format(call=call)) from None
-    # far too slow (loops): a second call on fresh inputs confirms it (a first call can be slowed
-    # by a busy machine), and the faster of the two decides; else SPEED_REPEATS fresh pairs
-    repeats = 1 if ratios[0] > 3 * SPEED_LIMIT else SPEED_REPEATS
-    if repeats > 1:
-        ratios = []
-    for repeat in range(repeats):
-        x, w, b = speed_case(repeat + 1)
+    learner_seconds: list[float] = []
+    reference_seconds: list[float] = []
+
+    def timed_call() -> float:
+        """Times one fresh pair; returns the ratio over all pairs so far, in units of F.conv2d."""
+        x, w, b = speed_case(fresh=True)
         start = time.perf_counter()
         expected = reference_conv2d(x, w, b)
         middle = time.perf_counter()
         got = learner.call("conv2d_forward", x, w, b)
-        ratios.append((time.perf_counter() - middle) / (middle - start) * torch_units)
+        learner_seconds.append(time.perf_counter() - middle)
+        reference_seconds.append(middle - start)
         try:
             assert_matches(got, expected, call=call)
         except CheckFailed:
             raise CheckFailed(_("{call} gives wrong values on fresh inputs of the same shapes, so its speed is not measured; fix correctness first (02.conv2d_forward.basic).").format(call=call)) from None
-    ratio = float(np.median(ratios)) if repeats > 1 else min(ratios)
-    measured = _("median of {count} calls on fresh inputs").format(count=len(ratios)) if repeats > 1 else _("the faster of two calls")
+        return min(learner_seconds) / min(reference_seconds) * torch_units
+
+    # Far too slow (loops: hundreds of times F.conv2d) when even the faster of two fresh calls is
+    # over three times the limit: that decides. Anything else gets SPEED_REPEATS fresh calls in all.
+    # (The seeded first call is never timed: it pays one-off costs and its inputs are public.)
+    timed_call()
+    ratio = timed_call()
+    if ratio <= 3 * SPEED_LIMIT:
+        for _repeat in range(SPEED_REPEATS - 2):
+            ratio = timed_call()
+    measured = _("the fastest of {count} calls on fresh inputs").format(count=len(learner_seconds))
     if ratio > SPEED_LIMIT:
         raise CheckFailed(
-            _("{call} took {ratio}x as long as PyTorch's F.conv2d ({measured}, each against a NumPy reference timed beside it); the limit is {limit}x.").format(
+            _("{call} took {ratio}x as long as PyTorch's F.conv2d ({measured}, against the fastest of a NumPy reference timed beside them); the limit is {limit}x.").format(
                 call=call, ratio=f"{ratio:.0f}", measured=measured, limit=f"{SPEED_LIMIT:g}"
             )
             + with_hint(SLOW_HINT)
