@@ -300,5 +300,5 @@ def run(quick: bool) -> Section:
     section.notes.append(f"The training-gate part took {gates['warm']:.0f} s warm and {gates['cold']:.0f} s cold: each of its notebooks trains for about a minute, "
                          "so the two passes differ by the load they met, not by the workers, which save only the start-up of Python, NumPy and torch.")
     section.notes.append(PROFILE)
-    section.notes.append("The machine is shared with other engineers' test runs: every figure here is under load (see the load columns); compare within one run, not across runs.")
+    section.notes.append("The machine may be shared with other engineers' test runs: see the load columns; compare within one run, not across runs.")
     return section

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from autograder.release import (
 )
 
 ASSIGNMENT_IDS = [a.id for a in ASSIGNMENTS]
-SOLUTION_SECONDS = 60
+CELL_TIMEOUT_SECONDS = 60  # a hang guard for the notebooks run here, not a timing goal
 NBGRADER_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 
 
@@ -318,7 +317,7 @@ def _run_all(path: Path) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=SOLUTION_SECONDS, kernel_name="python3", allow_errors=False, resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(nb, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3", allow_errors=False, resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
 
 
@@ -348,17 +347,15 @@ def test_every_test_cell_is_tagged_raises_exception_so_run_all_goes_on(assignmen
 # whole 06 and 07 solutions top to bottom in tests/test_nbgrader_parity.py already (the gate's one
 # nbgrader run per session; the other is the command line's, conftest's training_solution_graded).
 @pytest.mark.parametrize("assignment", [p for p in _assignment_params() if p.values[0].id not in ("06-training", "07-pytorch")])
-def test_solution_notebook_passes_nbgrader_validation_in_a_fresh_kernel_within_a_minute(assignment: Assignment) -> None:
+def test_solution_notebook_passes_nbgrader_validation_in_a_fresh_kernel(assignment: Assignment) -> None:
     from nbgrader.validator import Validator
 
     # nbgrader runs it top to bottom in a fresh python3 kernel (nbclient underneath);
     # validate_all also fails any cell that raised or wrote to stderr, not only test cells.
+    # (how long it takes is benchmarks/grading_latency.py's to measure, not a test's)
     validator = Validator(validate_all=True, config=load_nbgrader_config())
-    start = time.perf_counter()
     results = validator.validate(str(assignment.solution_path))
-    seconds = time.perf_counter() - start
     assert results == {}, f"{assignment.solution_path.name} fails nbgrader validation: {results}"
-    assert seconds < SOLUTION_SECONDS, f"{assignment.solution_path.name} took {seconds:.0f} s; keep it under {SOLUTION_SECONDS} s"
 
 
 @pytest.mark.slow
