@@ -101,6 +101,10 @@ def test_standins_refuse_wrong_types_and_unaffordable_work():
         standins.pad2d([[1.0]], 1)
     with pytest.raises(standins.StandInError, match="multiply-adds"):
         standins.conv2d_forward(np.zeros((64, 64, 64, 64)), np.zeros((64, 64, 60, 60)), np.zeros(64))
+    with pytest.raises(standins.StandInError, match="do not make a convolution"):
+        standins.conv2d_forward(np.zeros((1, 2, 5, 5)), np.zeros((1, 3, 3, 3)), np.zeros(1))
+    with pytest.raises(standins.StandInError, match="larger than the padded input"):
+        standins.conv2d_forward(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3)), np.zeros(1))
     reply = standins.run_standin("pad2d", {}, (np.zeros((1, 1, 2, 2)), 1), {})
     assert reply["status"] == "error" and "only available while a check swaps it in" in reply["message"]
 

@@ -114,7 +114,7 @@ def conv2d_forward(x: Any, w: Any, b: Any, stride: Any = 1, padding: Any = 0) ->
     if w.shape[2] > padded.shape[2] or w.shape[3] > padded.shape[3]:
         raise StandInError(_("kernel {kernel} larger than the padded input {padded}").format(kernel=f"{w.shape[2:]}", padded=f"{padded.shape[2:]}"))
     windows = sliding_window_view(padded, w.shape[2:], axis=(2, 3))[:, :, ::sh, ::sw]
-    n, _, out_h, out_w = windows.shape[:4]
+    n, _channels, out_h, out_w = windows.shape[:4]
     _affordable(n, out_h, out_w, w.size)
     columns = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * out_h * out_w, -1)  # im2col
     out = (columns @ w.reshape(w.shape[0], -1).T).reshape(n, out_h, out_w, -1)
