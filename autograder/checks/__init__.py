@@ -1,7 +1,7 @@
 """Graded checks, one module per assignment, and :func:`grade` for nbgrader test cells.
 
 Modules: ``convolution`` (01), ``padding_stride`` (02), ``pooling`` (03), ``backprop`` (04),
-``architectures`` (05), ``training`` (06), ``modern`` (08). Each defines ``@check``-decorated functions (see
+``architectures`` (05), ``training`` (06), ``pytorch`` (07), ``modern`` (08). Each defines ``@check``-decorated functions (see
 :mod:`autograder.registry`) that receive a :class:`~autograder.learner.Learner`.
 """
 
@@ -14,6 +14,12 @@ from typing import Any, MutableMapping
 from autograder.i18n import _
 from autograder.learner import InProcessLearner
 from autograder.registry import CheckFailed, get_check
+
+
+def progress(line: str) -> None:
+    """Print a progress line while a long check (a training gate) runs: on stderr, which the
+    command line shows and :func:`grade` sends to the nbgrader cell's output."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def grade(check_id: str, namespace: MutableMapping[str, Any]) -> None:

@@ -14,13 +14,13 @@ fixture and never imports torch. The accuracy gate trains the learner's network 
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from autograder.compare import assert_equal, assert_matches, describe_call
+from autograder.checks import progress
+from autograder.compare import assert_matches, describe_call
 from autograder.i18n import N_, _
 from autograder.learner import Learner, SeededRng
 from autograder.oracles import oracle
@@ -493,11 +493,6 @@ def _numbers(values: Any) -> bool:
     return isinstance(values, (list, tuple, np.ndarray)) and all(isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in values)
 
 
-def _progress(line: str) -> None:
-    """A progress line while the gate trains (stderr: nbgrader's cell shows it, the command line prints it)."""
-    print(line, file=sys.stderr, flush=True)
-
-
 # The title is a literal, so that the catalog extraction finds it; tests/test_training.py checks it states the constants.
 @check("06.train.accuracy", N_("train reaches 95% test accuracy on 6,000 MNIST images within 600 s"), points=4)
 def test_train_accuracy(learner: Learner) -> None:
@@ -520,7 +515,7 @@ def test_train_accuracy(learner: Learner) -> None:
             params = _dict_of_arrays(_pair(got, call, "(params, history)")[0], call, _("the trained params"), PARAM_KEYS)
             elapsed = time.perf_counter() - started
             done = epoch * GATE_TRAIN_IMAGES + start + len(chunk)
-            _progress("  06.train.accuracy: " + _("trained on {done:,} of {total:,} images in {elapsed:.0f} s (limit {limit:.0f} s)").format(
+            progress("  06.train.accuracy: " + _("trained on {done:,} of {total:,} images in {elapsed:.0f} s (limit {limit:.0f} s)").format(
                 done=done, total=total, elapsed=elapsed, limit=GATE_TIME_LIMIT))
             if elapsed > GATE_TIME_LIMIT:
                 raise CheckFailed(_("train took {elapsed:.0f} s for {done:,} of {total:,} images, over the {limit:.0f} s limit (the course's solution needs {solution}). "
@@ -532,7 +527,7 @@ def test_train_accuracy(learner: Learner) -> None:
         raise CheckFailed(_("{call}: must return ({images},) classes, got {got}.").format(
             call=call, images=GATE_TEST_IMAGES, got=getattr(predictions, "shape", type(predictions).__name__)))
     accuracy = float(np.mean(predictions == y_test))
-    _progress("  06.train.accuracy: " + _("{accuracy:.2%} of {images:,} test images right (needs {needed:.0%})").format(
+    progress("  06.train.accuracy: " + _("{accuracy:.2%} of {images:,} test images right (needs {needed:.0%})").format(
         accuracy=accuracy, images=GATE_TEST_IMAGES, needed=GATE_ACCURACY))
     if not np.isfinite(np.asarray(params["fc2.weight"], dtype=np.float64)).all():
         raise CheckFailed(_("after training, fc2.weight holds nan or inf: the loss diverged. "
