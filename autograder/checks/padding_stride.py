@@ -307,7 +307,7 @@ def test_pad2d_values(learner: Learner) -> None:
         call = describe_call("pad2d", x, padding)
         expected = _expected(f"pad2d.{i}")
         ph, pw = as_pair(padding)
-        _, _, h, w = x.shape
+        h, w = x.shape[2:]
         got = learner.call("pad2d", x, padding)
         assert_matches(
             got,
@@ -411,11 +411,11 @@ def measure_reference_per_torch(repeats: int = 25) -> float:
     torch.set_num_threads(1)
     arrays = speed_case()
     x, w, b = (torch.from_numpy(a) for a in arrays)
-    for _ in range(3):
+    for _warm_up in range(3):
         F.conv2d(x, w, b)
         reference_conv2d(*arrays)
     torch_seconds, reference_seconds = [], []
-    for _ in range(repeats):
+    for _repeat in range(repeats):
         start = time.perf_counter()
         F.conv2d(x, w, b)
         middle = time.perf_counter()

@@ -14,14 +14,14 @@ The accuracy gate and the transfer comparison train in the sandbox on one CPU th
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
 import numpy as np
 
+from autograder.checks import progress
 from autograder.checks.padding_stride import assert_raises_value_error
 from autograder.compare import assert_matches, describe_call
 from autograder.i18n import N_, _
@@ -91,17 +91,26 @@ def transfer_test_set() -> tuple[np.ndarray, np.ndarray]:
     return np.array(images[keep]), labels[keep].astype(np.int64)
 
 
-def build_oracles() -> dict[str, np.ndarray]:
-    """The dataset's items normalised in PyTorch, float32 as the learner's dataset computes
-    them, and the wrong answers of classic mistakes (not normalised, only scaled to [0, 1])."""
+def normalised_in_torch(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, 28, 28) -> float32 (N, 1, 28, 28), scaled to [0, 1] and normalised with
+    the MNIST mean and std in PyTorch, as the learner's dataset computes them."""
     import torch
 
     from autograder.data import MNIST_MEAN, MNIST_STD
 
+    x = torch.from_numpy(images).to(torch.float32)[:, None]
+    return ((x / 255.0 - MNIST_MEAN) / MNIST_STD).numpy()
+
+
+def build_oracles() -> dict[str, np.ndarray]:
+    """The dataset's items normalised in PyTorch (:func:`normalised_in_torch`), and the wrong
+    answers of classic mistakes (not normalised, only scaled to [0, 1])."""
+    import torch
+
     images, labels = train_images(DATASET_IMAGES)
     x = torch.from_numpy(images[DATASET_INDICES]).to(torch.float32)[:, None]
     return {
-        "dataset.x": ((x / 255.0 - MNIST_MEAN) / MNIST_STD).numpy(),
+        "dataset.x": normalised_in_torch(images[DATASET_INDICES]),
         "dataset.y": labels[DATASET_INDICES],
         "dataset.wrong.raw": x.numpy(),
         "dataset.wrong.unit": (x / 255.0).numpy(),
@@ -339,11 +348,6 @@ def test_train_model_early_stopping(learner: Learner) -> None:
 # The accuracy gate
 
 
-def _progress(line: str) -> None:
-    """A progress line while the gate trains (stderr: the command line prints it; nbgrader's cell shows it)."""
-    print(line, file=sys.stderr, flush=True)
-
-
 @contextmanager
 def _heartbeat(check_id: str) -> Iterator[None]:
     """Print how long a single long call has been running, every :data:`HEARTBEAT_SECONDS`."""
@@ -352,7 +356,7 @@ def _heartbeat(check_id: str) -> Iterator[None]:
 
     def beat() -> None:
         while not done.wait(HEARTBEAT_SECONDS):
-            _progress(_("  {check}: still training, {s:.0f} s so far (limit {limit:.0f} s)").format(check=check_id, s=time.perf_counter() - started, limit=GATE_TIME_LIMIT))
+            progress(_("  {check}: still training, {s:.0f} s so far (limit {limit:.0f} s)").format(check=check_id, s=time.perf_counter() - started, limit=GATE_TIME_LIMIT))
 
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
@@ -374,7 +378,7 @@ def test_fit_mnist_accuracy(learner: Learner) -> None:
     images, labels = train_images(GATE_TRAIN_IMAGES)
     test_images, test_labels = load_mnist("test")
     call = describe_call("fit_mnist", images, labels, seed=GATE_SEED, device="cpu")
-    _progress(_("  07.fit_mnist.accuracy: training your fit_mnist on {n:,} images (the course's solution: {solution})").format(n=len(images), solution=GATE_SOLUTION))
+    progress(_("  07.fit_mnist.accuracy: training your fit_mnist on {n:,} images (the course's solution: {solution})").format(n=len(images), solution=GATE_SOLUTION))
     started = time.perf_counter()
     with _heartbeat("07.fit_mnist.accuracy"):
         got = _plain_dict(learner.drive("fit_mnist", "predictions", images=images, labels=labels, seed=GATE_SEED, test_images=np.array(test_images)), call)
@@ -382,7 +386,7 @@ def test_fit_mnist_accuracy(learner: Learner) -> None:
     if got["parameters"] > MAX_PARAMETERS:
         raise CheckFailed(_("{call} returned a model with {got:,} parameters, more than the {limit:,} allowed.").format(call=call, got=got["parameters"], limit=MAX_PARAMETERS))
     accuracy = float(np.mean(np.asarray(got["predictions"]) == test_labels))
-    _progress(_("  07.fit_mnist.accuracy: {acc:.2%} of {n:,} test images right in {s:.0f} s (needs {need:.1%})").format(acc=accuracy, n=len(test_labels), s=elapsed, need=GATE_ACCURACY))
+    progress(_("  07.fit_mnist.accuracy: {acc:.2%} of {n:,} test images right in {s:.0f} s (needs {need:.1%})").format(acc=accuracy, n=len(test_labels), s=elapsed, need=GATE_ACCURACY))
     if elapsed > GATE_TIME_LIMIT:
         raise CheckFailed(_("{call} took {s:.0f} s, over the {limit:.0f} s limit (the course's solution: {solution}). Hint: a smaller model or fewer epochs.").format(call=call, s=elapsed, limit=GATE_TIME_LIMIT, solution=GATE_SOLUTION))
     if accuracy < 0.5:
@@ -432,7 +436,7 @@ def test_transfer_beats_scratch(learner: Learner) -> None:
         call = describe_call(name, images, labels, seed=TRANSFER_SEED, device="cpu")
         got = _plain_dict(learner.drive(name, "predictions", images=images, labels=labels, seed=TRANSFER_SEED, test_images=test_images), call)
         accuracy[name] = float(np.mean(np.asarray(got["predictions"]) + TRANSFER_DIGITS[0] == test_labels))
-    _progress(_("  07.transfer.beats_scratch: fine-tuned {t:.1%}, from scratch {s:.1%} of {n:,} test images of 5-9").format(t=accuracy["transfer_fine_tuned"], s=accuracy["from_scratch"], n=len(test_labels)))
+    progress(_("  07.transfer.beats_scratch: fine-tuned {t:.1%}, from scratch {s:.1%} of {n:,} test images of 5-9").format(t=accuracy["transfer_fine_tuned"], s=accuracy["from_scratch"], n=len(test_labels)))
     if accuracy["transfer_fine_tuned"] < 0.5:
         raise CheckFailed(_("the fine-tuned model gets only {acc:.1%} of the test images of 5-9 right. Hint: class k of the new head is digit 5 + k: train with labels - 5.").format(acc=accuracy["transfer_fine_tuned"]))
     margin = accuracy["transfer_fine_tuned"] - accuracy["from_scratch"]
@@ -473,13 +477,8 @@ HIDDEN_DATASET_OFFSET, HIDDEN_DATASET_INDICES = 5000, [1, 2, 6]
 def build_hidden_oracles() -> dict[str, np.ndarray]:
     """Items of MNISTDataset over other images, normalised in PyTorch (float32), and the
     validation sizes of :data:`HIDDEN_SPLITS`."""
-    import torch
-
-    from autograder.data import MNIST_MEAN, MNIST_STD
-
     images, labels = train_images(DATASET_IMAGES, offset=HIDDEN_DATASET_OFFSET)
-    x = torch.from_numpy(images[HIDDEN_DATASET_INDICES]).to(torch.float32)[:, None]
-    return {"hidden.dataset.x": ((x / 255.0 - MNIST_MEAN) / MNIST_STD).numpy(), "hidden.dataset.y": labels[HIDDEN_DATASET_INDICES],
+    return {"hidden.dataset.x": normalised_in_torch(images[HIDDEN_DATASET_INDICES]), "hidden.dataset.y": labels[HIDDEN_DATASET_INDICES],
             "hidden.split.val_sizes": np.array([round(n * fraction) for n, fraction, _ in HIDDEN_SPLITS])}
 
 
