@@ -201,7 +201,7 @@ import time  # noqa: E402
 
 from autograder.sandbox import WARM_ENV_VAR  # noqa: E402
 
-from hostile import require_bwrap, write_notebook  # noqa: E402
+from hostile import require_bwrap  # noqa: E402
 
 UNHOOK = (Path(__file__).parent / "hostile" / "unhook.py").read_text()
 CORRECT = PAD2D_BODY.replace("    return ", "    _answer = ") + "\n    return _answer"

@@ -15,11 +15,10 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-from autograder import cli, engine, i18n, report
+from autograder import engine, i18n, report
 from autograder.assignments import ASSIGNMENTS, get_assignment
 from autograder.classroom.feedback import Feedback, html_page, markdown
 from autograder.registry import _REGISTRY, checks_for

@@ -7,7 +7,6 @@ assignments, as the sandbox itself does not.
 from __future__ import annotations
 
 import io
-import re
 import os
 import sqlite3
 import subprocess

@@ -18,7 +18,7 @@ from autograder.engine import CheckResult, NotebookResult
 from autograder.paths import REPO_ROOT
 from autograder.watch import changes
 
-from hostile import BASE, PAD2D_BODY, pad2d_body, require_bwrap, solution_with
+from hostile import BASE, pad2d_body, require_bwrap, solution_with
 
 pytestmark = pytest.mark.xdist_group("sandbox-timing")
 
