@@ -33,11 +33,10 @@ import time
 from pathlib import Path
 from typing import IO, Sequence
 
-from autograder.i18n import CHINESE, ENGLISH, LANG_ENV_VAR, LANGUAGES, catalog_files
+from autograder.i18n import ENGLISH, LANG_ENV_VAR, LANGUAGES, TRANSLATED, catalog_files
 from autograder.paths import REPO_ROOT
 
 LOCALES = REPO_ROOT / "locales"
-TRANSLATED = (CHINESE,)  # the languages with catalogs in locales/
 
 
 def html_dir(out: Path, lang: str) -> Path:

@@ -29,6 +29,7 @@ LOCALE_DIR: Path = Path(__file__).resolve().parent / "locale"
 ENGLISH = "en"
 CHINESE = "zh_CN"
 LANGUAGES: tuple[str, ...] = (ENGLISH, CHINESE)
+TRANSLATED: tuple[str, ...] = tuple(lang for lang in LANGUAGES if lang != ENGLISH)  # with catalogs, and a site of their own
 LANG_ENV_VAR = "CNN_COURSE_LANG"
 
 _chosen: str | None = None

@@ -28,23 +28,21 @@ from typing import Any, Callable
 from docutils import nodes
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
-from autograder.i18n import translate
-
+from autograder.i18n import CHINESE, ENGLISH, TRANSLATED, translate
 from autograder.paths import REPO_ROOT
 
 TEMPLATES = REPO_ROOT / "book" / "_templates"
 SWITCH_TEMPLATE = "language-switch.html"
-ENGLISH_SITE = "en"
-TRANSLATED_SITES = ("zh_CN",)  # folder names inside the English site
-LINK_TEXT = {"en": "English", "zh_CN": "中文"}
-LINK_TITLE = {"en": "Read this page in English", "zh_CN": "阅读本页的中文版"}
+# The translated sites are folders named by their language (i18n.TRANSLATED) inside the English one.
+LINK_TEXT = {ENGLISH: "English", CHINESE: "中文"}
+LINK_TITLE = {ENGLISH: "Read this page in English", CHINESE: "阅读本页的中文版"}
 # The site's title (_config.yml's title, which no catalog holds) in each translated site.
-SITE_TITLE = {"zh_CN": "卷积神经网络"}
+SITE_TITLE = {CHINESE: "卷积神经网络"}
 
 
 def bcp47(language: str | None) -> str:
     """``"zh_CN"`` -> ``"zh-CN"``; None (Sphinx's default) -> ``"en"``."""
-    return (language or ENGLISH_SITE).replace("_", "-")
+    return (language or ENGLISH).replace("_", "-")
 
 
 def switch_url(pagename: str, language: str | None) -> tuple[str, str]:
@@ -56,9 +54,9 @@ def switch_url(pagename: str, language: str | None) -> tuple[str, str]:
     ('../../book/convolution.html', 'en')
     """
     to_root = "../" * pagename.count("/")
-    if (language or ENGLISH_SITE) in TRANSLATED_SITES:
-        return f"{to_root}../{pagename}.html", ENGLISH_SITE
-    other = TRANSLATED_SITES[0]
+    if (language or ENGLISH) in TRANSLATED:
+        return f"{to_root}../{pagename}.html", ENGLISH
+    other = TRANSLATED[0]
     return f"{to_root}{other}/{pagename}.html", other
 
 
@@ -141,7 +139,7 @@ class TranslateCellMetadata(SphinxPostTransform):
         from myst_nb.sphinx_ import HideCodeCellNode
 
         language = self.config.language
-        if language not in TRANSLATED_SITES:
+        if language not in TRANSLATED:
             return
         for node in self.document.findall(HideCodeCellNode):
             for key in ("prompt_show", "prompt_hide"):
