@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from autograder.assignments import ASSIGNMENTS, Assignment, get_assignment
+from autograder.i18n import TRANSLATED
 from autograder.paths import REPO_ROOT
 
 LOCALES_DIR: Path = REPO_ROOT / "locales"
-TRANSLATED_LANGUAGES: tuple[str, ...] = ("zh_CN",)
 UPDATE_COMMAND = ".venv/bin/python -m autograder.notebook_i18n update {assignment}"
 
 _PARAGRAPH_BREAK = re.compile(r"(\n[ \t]*\n)")
@@ -364,7 +364,7 @@ def write_translated_sources(assignments: Sequence[Assignment], lang: str, sourc
         target.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def catalog_problems(assignments: Sequence[Assignment] = ASSIGNMENTS, languages: Sequence[str] = TRANSLATED_LANGUAGES) -> Iterator[str]:
+def catalog_problems(assignments: Sequence[Assignment] = ASSIGNMENTS, languages: Sequence[str] = TRANSLATED) -> Iterator[str]:
     """One line per catalog that is missing, incomplete or fuzzy."""
     for lang in languages:
         for assignment in assignments:
@@ -379,14 +379,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.notebook_i18n", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("update", "check"), help="update: create or update the catalogs from solutions/; check: say what is untranslated")
     parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="ids or numbers (default: all)")
-    parser.add_argument("--lang", choices=TRANSLATED_LANGUAGES, action="append", help="default: every translated language")
+    parser.add_argument("--lang", choices=TRANSLATED, action="append", help="default: every translated language")
     args = parser.parse_args(argv)
     try:
         chosen = [get_assignment(key) for key in args.assignments] or [a for a in ASSIGNMENTS if a.solution_path.exists()]
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    languages = args.lang or list(TRANSLATED_LANGUAGES)
+    languages = args.lang or list(TRANSLATED)
     if args.command == "update":
         for lang in languages:
             for assignment in chosen:

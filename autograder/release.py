@@ -17,7 +17,7 @@ in ``exercises/.released.json``). A notebook a learner has edited, even only re-
 with one line.
 
 Each assignment is also released in every language of
-:data:`autograder.notebook_i18n.TRANSLATED_LANGUAGES`, into ``exercises/<lang>/<id>/`` with its
+:data:`autograder.i18n.TRANSLATED`, into ``exercises/<lang>/<id>/`` with its
 own ``exercises/<lang>/.released.json``: the English solution notebook is translated with the
 assignment's catalog (``locales/<lang>/LC_MESSAGES/exercises/<id>.po``) and goes through the same
 nbgrader ``generate_assignment``. A separate folder, not a second notebook beside the English one,
@@ -45,9 +45,9 @@ from typing import Any, Iterator, Sequence
 from unittest import mock
 
 from autograder.assignments import ASSIGNMENTS, get_assignment
-from autograder.notebook_i18n import TRANSLATED_LANGUAGES, CatalogError, catalog_problems, write_translated_sources
+from autograder.i18n import TRANSLATED, _
+from autograder.notebook_i18n import CatalogError, catalog_problems, write_translated_sources
 from autograder.paths import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
-from autograder.i18n import _
 
 NBGRADER_CONFIG: Path = REPO_ROOT / "nbgrader_config.py"
 
@@ -316,7 +316,7 @@ def generate(
     return changed
 
 
-def generate_translations(assignment_ids: Sequence[str], output_dir: Path = EXERCISES_DIR, languages: Sequence[str] = TRANSLATED_LANGUAGES) -> list[Path]:
+def generate_translations(assignment_ids: Sequence[str], output_dir: Path = EXERCISES_DIR, languages: Sequence[str] = TRANSLATED) -> list[Path]:
     """Release the assignments in each of ``languages`` into ``output_dir/<lang>/<id>/``, as
     :func:`generate` releases the English ones (same nbgrader run, same manifest rules).
 
@@ -373,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help=_("ids or numbers, e.g. 02 or 02-padding-stride (default: all)"))
     parser.add_argument("--output", type=Path, default=EXERCISES_DIR, help=_("where to write the assignment folders (default: exercises/)"))
     parser.add_argument("--gradebook", action="store_true", help=_("also record the assignments in gradebook.db, as nbgrader autograde needs"))
-    parser.add_argument("--english-only", action="store_true", help=_("skip the translated exercises ({languages}), e.g. while a catalog is being translated").format(languages=", ".join(TRANSLATED_LANGUAGES)))
+    parser.add_argument("--english-only", action="store_true", help=_("skip the translated exercises ({languages}), e.g. while a catalog is being translated").format(languages=", ".join(TRANSLATED)))
     args = parser.parse_args(argv)
 
     try:
@@ -390,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_("error: {path} does not exist; write the solution notebook first.").format(path=assignment.solution_path), file=sys.stderr)
             return 2
 
-    languages = () if args.english_only else TRANSLATED_LANGUAGES
+    languages = () if args.english_only else TRANSLATED
     problems = list(catalog_problems(chosen, languages))
     if problems:
         for problem in problems:

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from autograder.assignments import ASSIGNMENTS, Assignment
-from autograder.notebook_i18n import TRANSLATED_LANGUAGES
+from autograder.i18n import TRANSLATED
 from autograder.paths import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
 from autograder.release import (
     MANIFEST_NAME,
@@ -270,7 +270,7 @@ def test_solutions_hold_exactly_the_course_assignments_one_notebook_each() -> No
 def test_committed_exercises_match_a_fresh_release(tmp_path: Path) -> None:
     generate(ASSIGNMENT_IDS, tmp_path)
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    committed = sorted(p.relative_to(EXERCISES_DIR) for p in EXERCISES_DIR.rglob("*") if p.is_file() and p.relative_to(EXERCISES_DIR).parts[0] not in TRANSLATED_LANGUAGES)  # tests/test_notebook_i18n.py checks those
+    committed = sorted(p.relative_to(EXERCISES_DIR) for p in EXERCISES_DIR.rglob("*") if p.is_file() and p.relative_to(EXERCISES_DIR).parts[0] not in TRANSLATED)  # tests/test_notebook_i18n.py checks those
     assert committed == fresh, "exercises/ has different files from a fresh release; run `make exercises` and commit"
     stale = []
     for relative in fresh:
