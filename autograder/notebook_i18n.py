@@ -217,7 +217,8 @@ def translate_notebook(notebook: dict[str, Any], translations: dict[str, str], l
     return result
 
 
-_MARKUP = re.compile(r"`[^`\n]+`|\$\$.+?\$\$|\$[^$\n]+\$|\]\([^)\s]+\)", re.S)
+# ``RST`` spans before `Markdown` ones, so the prose between two double-backtick spans is no code span
+_MARKUP = re.compile(r"``[^`\n]+``|`[^`\n]+`|\$\$.+?\$\$|\$[^$\n]+\$|\]\([^)\s]+\)", re.S)
 _DOCSTRING_SECTION = re.compile(r"^(Args|Returns|Raises|Yields|Attributes):$", re.M)
 _DOCSTRING_ARGUMENT = re.compile(r"^    ([A-Za-z_][\w, *]*):", re.M)
 

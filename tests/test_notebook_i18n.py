@@ -70,6 +70,9 @@ def test_markup_changes_notices_a_changed_code_span_a_lost_argument_and_a_transl
     assert markup_changes("Use `corr2d`.", "使用 `corr2D`。")
     assert markup_changes("Sum.\n\nArgs:\n    x: in.\n    k: kernel.", "求和。\n\nArgs:\n    x: 输入。")
     assert markup_changes("Sum.\n\nReturns:\n    y.", "求和。\n\n返回:\n    y。")
+    # the words between two ``double-backtick`` spans are prose, free to translate
+    assert markup_changes("``x[i]`` is ``(a, b)``.", "``x[i]`` 是 ``(a, b)``。") == []
+    assert markup_changes("``x[i]`` is ``(a, b)``.", "``x[i]`` 是 ``(a, c)``。")
 
 
 def test_a_changed_english_paragraph_fails_until_it_is_translated() -> None:
