@@ -38,6 +38,23 @@ if not os.environ.get("CNN_COURSE_DATA") and (SHARED_DATA / "mnist").is_dir():
 os.environ["CNN_COURSE_LANG"] = "en"
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` keep each ``xdist_group`` on one worker again. pytest-xdist 3.8
+    tags a grouped test by assigning ``item._nodeid``, which pytest 9 no longer reads (a node's id
+    is ``item._id``), so every group was silently spread over both workers: each worker built the
+    nbgrader parity course on its own, and the CPU-hog test ran beside the sandbox tests' short
+    timeouts. This does what xdist means to, on a worker, after xdist's own hook."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        groups = "_".join(sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}))
+        if groups and not item.nodeid.endswith(f"@{groups}"):
+            item._id = coerce_node_id(f"{item.nodeid}@{groups}")
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
@@ -264,8 +281,7 @@ def blank_learner(tmp_path: Path) -> Callable[[str], InProcessLearner]:
 def once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str, compute: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """``compute(folder)``'s JSON-able outcome, computed once per test session: under xdist every
     worker asks; the first computes it into the session's shared temporary folder ``name`` under
-    a file lock, the others wait and reuse it (an ``xdist_group`` mark alone does not keep tests
-    on one worker)."""
+    a file lock, the others wait and reuse it (its users sit in different ``xdist_group``s)."""
     import fcntl
 
     base = tmp_path_factory.getbasetemp()
